@@ -1,0 +1,109 @@
+"""Answer lambda.Invoke and sagemaker-runtime.InvokeEndpoint locally through botocore's public event hooks."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from botocore.hooks import BaseEventHooks
+from botocore.response import StreamingBody
+
+from harness.endpoint import EndpointErrorResponse, LocalEndpoint
+from harness.lambda_runtime import MAX_STATE_PAYLOAD_BYTES, LocalFunction, PayloadTooLargeError
+
+_PARAMS_KEY = "scones_harness_params"
+
+
+class _EmptyRaw:
+    def stream(self, **_: Any) -> Any:
+        return iter([b""])
+
+
+def _response(status: int, parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
+    parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": status, "RequestId": "local", "HTTPHeaders": {}})
+    return AWSResponse("http://scones.local", status, {}, _EmptyRaw()), parsed
+
+
+def _error(status: int, code: str, message: str) -> tuple[AWSResponse, dict[str, Any]]:
+    return _response(status, {"Error": {"Code": code, "Message": message}})
+
+
+def _body(data: bytes) -> StreamingBody:
+    return StreamingBody(io.BytesIO(data), len(data))
+
+
+class AwsHooks:
+    """Routes the calls that moto cannot answer for real to the local functions and endpoint."""
+
+    def __init__(self, functions: dict[str, LocalFunction], endpoints: dict[str, LocalEndpoint]) -> None:
+        self.functions = functions
+        self.endpoints = endpoints
+        self.lambda_observers: list[Callable[[str, Any, bytes, str | None], None]] = []
+
+    def register(self, events: BaseEventHooks) -> None:
+        for service, operation, handler in (
+            ("lambda", "Invoke", self._invoke_lambda),
+            ("sagemaker-runtime", "InvokeEndpoint", self._invoke_endpoint),
+        ):
+            events.register(f"before-parameter-build.{service}.{operation}", _remember_params)
+            events.register(f"before-call.{service}.{operation}", handler)
+
+    def _function(self, name_or_arn: str) -> LocalFunction | None:
+        # FunctionName may be a name, a full ARN, or either with a :qualifier.
+        name = name_or_arn.split(":function:")[-1].split(":")[0]
+        return self.functions.get(name)
+
+    def _invoke_lambda(self, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        params = context.get(_PARAMS_KEY, {})
+        function = self._function(str(params.get("FunctionName", "")))
+        if function is None:
+            return _error(404, "ResourceNotFoundException", f"Function not found: {params.get('FunctionName')}")
+        raw = params.get("Payload", b"{}")
+        event = json.loads(raw.read() if hasattr(raw, "read") else raw or b"{}")
+        try:
+            result = function.invoke(event)
+        except PayloadTooLargeError as exc:
+            return _error(413, "RequestEntityTooLargeException", str(exc))
+        payload, function_error = result.payload, result.function_error
+        if function_error is None and len(payload) > MAX_STATE_PAYLOAD_BYTES:
+            # Step Functions would fail the state itself; the error name is the one AWS uses.
+            payload = json.dumps({
+                "errorType": "States.DataLimitExceeded",
+                "errorMessage": f"The state's result of {len(payload):,} bytes exceeds the maximum of "
+                f"{MAX_STATE_PAYLOAD_BYTES:,} bytes (function {function.spec.function_name}).",
+            }).encode()
+            function_error = "Unhandled"
+        for observer in self.lambda_observers:
+            observer(function.spec.function_name, event, payload, function_error)
+        parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": _body(payload)}
+        if function_error:
+            parsed["FunctionError"] = function_error
+        return _response(200, parsed)
+
+    def _invoke_endpoint(self, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        params = context.get(_PARAMS_KEY, {})
+        name = str(params.get("EndpointName", ""))
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            return _error(400, "ValidationError", f"Endpoint {name} of account 123456789012 not found.")
+        body = params.get("Body", b"")
+        data = body.read() if hasattr(body, "read") else body
+        data = data.encode() if isinstance(data, str) else bytes(data)
+        try:
+            answer = endpoint.invoke(data, str(params.get("ContentType", "application/x-image")))
+        except EndpointErrorResponse as exc:
+            parsed_error: dict[str, Any] = {"Error": {"Code": exc.code, "Message": exc.message}}
+            if exc.code == "ModelError":
+                parsed_error.update(OriginalStatusCode=400, OriginalMessage=exc.message)
+            return _response(exc.status, parsed_error)
+        return _response(
+            200,
+            {"Body": _body(answer), "ContentType": "application/json", "InvokedProductionVariant": "AllTraffic"},
+        )
+
+
+def _remember_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    context[_PARAMS_KEY] = dict(params)

@@ -1,0 +1,217 @@
+"""Run a function's real handler the way the Lambda runtime does: its own environment, its error shape."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+from harness.template import FunctionSpec
+
+# AWS Lambda quotas the workflow can run into.
+MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # request and response of a synchronous invoke
+MAX_STATE_PAYLOAD_BYTES = 256 * 1024  # a Step Functions state's input or output
+
+# Handlers share one process, its os.environ and sys.stdout: one invocation at a time.
+_INVOKE_LOCK = threading.RLock()
+# The shared layer keeps per-process state (its Logger, bound to stdout and the service name at import):
+# each function gets its own copy of it, as its own process would. Powertools itself is shared; its
+# Metrics buffer is flushed at the end of every invocation and invocations never overlap.
+_PER_FUNCTION_MODULES = ("scones_common",)
+
+
+@contextlib.contextmanager
+def _private_modules() -> Iterator[None]:
+    def ours(name: str) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in _PER_FUNCTION_MODULES)
+
+    saved = {name: module for name, module in sys.modules.items() if ours(name)}
+    for name in saved:
+        del sys.modules[name]
+    try:
+        yield
+    finally:
+        for name in [n for n in sys.modules if ours(n)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda runtime's context object that Powertools reads."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    timeout_seconds: int
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    _deadline: float = field(default=0.0, repr=False)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class InvocationResult:
+    payload: bytes
+    function_error: str | None  # "Unhandled" like Lambda, or None
+    duration_ms: float
+    logs: str
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+
+class _LogSink(io.TextIOBase):
+    """Where a function's stdout goes: its own log (the local CloudWatch log group)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._buffer = io.StringIO()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._buffer.write(text)
+        if self._path is not None:
+            with self._path.open("a", encoding="utf-8") as handle:
+                handle.write(text)
+        return len(text)
+
+    def take(self) -> str:
+        text = self._buffer.getvalue()
+        self._buffer = io.StringIO()
+        return text
+
+
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _stdout_to(sink: TextIO) -> Iterator[None]:
+    saved = sys.stdout
+    sys.stdout = sink
+    try:
+        yield
+    finally:
+        sys.stdout = saved
+
+
+class LocalFunction:
+    """One Lambda function from template.yaml, loaded from its CodeUri as the runtime would."""
+
+    def __init__(self, spec: FunctionSpec, log_dir: Path | None = None, environment: dict[str, str] | None = None):
+        self.spec = spec
+        self.environment = {
+            "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+            # No X-Ray daemon here: with a function name set, Tracer would otherwise try to reach one.
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            **spec.environment,
+            **(environment or {}),
+        }
+        self._sink = _LogSink(log_dir / f"{spec.code_dir.name}.log" if log_dir else None)
+        self._module: ModuleType | None = None
+        self._init_error: BaseException | None = None
+        self.cold_starts = 0
+
+    def _load(self) -> ModuleType:
+        module_file, _, _ = self.spec.handler.rpartition(".")
+        path = self.spec.code_dir / f"{module_file.replace('.', '/')}.py"
+        name = f"scones_function_{self.spec.code_dir.name}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ImportError(f"cannot load handler module {path}")
+        module = importlib.util.module_from_spec(module_spec)
+        # Lambda puts the function's own folder first on sys.path.
+        sys.path.insert(0, str(self.spec.code_dir))
+        try:
+            with _private_modules():
+                module_spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(str(self.spec.code_dir))
+        self.cold_starts += 1
+        return module
+
+    def invoke(self, event: Any) -> InvocationResult:
+        request_bytes = len(json.dumps(event).encode())
+        if request_bytes > MAX_SYNC_PAYLOAD_BYTES:
+            raise PayloadTooLargeError(request_bytes)
+        with _INVOKE_LOCK, _environment(self.environment), _stdout_to(self._sink):
+            started = time.perf_counter()
+            context = LambdaContext(
+                function_name=self.spec.function_name,
+                memory_limit_in_mb=self.spec.memory_mb,
+                invoked_function_arn=self.spec.arn,
+                aws_request_id=str(uuid.uuid4()),
+                timeout_seconds=self.spec.timeout_seconds,
+                log_group_name=f"/aws/lambda/{self.spec.function_name}",
+                _deadline=time.monotonic() + self.spec.timeout_seconds,
+            )
+            try:
+                if self._module is None:
+                    self._module = self._load()
+                handler = getattr(self._module, self.spec.handler.rpartition(".")[2])
+                result = handler(event, context)
+                payload, error = json.dumps(result).encode(), None
+            except Exception as exc:  # the runtime reports any exception as the function's error
+                payload, error = _error_payload(exc), "Unhandled"
+                traceback.print_exception(exc, file=self._sink)
+            duration_ms = (time.perf_counter() - started) * 1000.0
+        if error is None and len(payload) > MAX_SYNC_PAYLOAD_BYTES:
+            payload, error = _response_too_large(len(payload)), "Unhandled"
+        return InvocationResult(payload, error, duration_ms, self._sink.take())
+
+
+class PayloadTooLargeError(Exception):
+    """The request is over Lambda's 6 MB synchronous limit (RequestEntityTooLargeException)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} byte payload is too large for the Invoke API (max {MAX_SYNC_PAYLOAD_BYTES})")
+        self.size = size
+
+
+def _error_payload(exc: BaseException) -> bytes:
+    """The JSON the Python runtime returns for an unhandled exception; Step Functions reads errorType."""
+    return json.dumps(
+        {
+            "errorMessage": str(exc),
+            "errorType": type(exc).__name__,
+            "requestId": "",
+            "stackTrace": traceback.format_tb(exc.__traceback__),
+        }
+    ).encode()
+
+
+def _response_too_large(size: int) -> bytes:
+    return json.dumps(
+        {
+            "errorMessage": f"Response payload size ({size} bytes) exceeded maximum allowed payload size "
+            f"({MAX_SYNC_PAYLOAD_BYTES} bytes).",
+            "errorType": "Function.ResponseSizeTooLarge",
+        }
+    ).encode()

@@ -1,0 +1,230 @@
+"""The whole workflow on this machine: moto's S3 and Step Functions, the real ASL, the real handlers."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from harness.aws_hooks import AwsHooks
+from harness.endpoint import LocalEndpoint, ServesModel
+from harness.lambda_runtime import MAX_STATE_PAYLOAD_BYTES, LocalFunction
+from harness.template import ACCOUNT_ID, REGION, Stack, read_stack
+
+_LOCAL_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/scones-local-state-machine"
+_TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+class ExecutionInputTooLargeError(ValueError):
+    """StartExecution refuses input over 256 KB; so does the harness."""
+
+
+@dataclass
+class StateTiming:
+    name: str
+    seconds: float
+
+
+@dataclass
+class ExecutionResult:
+    """One execution, as `describe_execution` and its history tell it."""
+
+    execution_arn: str
+    status: str
+    input: dict[str, Any]
+    output: dict[str, Any] | None
+    error: str | None
+    cause: str | None
+    seconds: float
+    states: list[StateTiming] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def message(self) -> str | None:
+        """The cause's errorMessage when the cause is a Lambda error payload, else the cause itself."""
+        if not self.cause:
+            return None
+        try:
+            parsed = json.loads(self.cause)
+        except json.JSONDecodeError:
+            return self.cause
+        return str(parsed.get("errorMessage", self.cause)) if isinstance(parsed, dict) else self.cause
+
+    def attempts(self, state_name: str) -> int:
+        """How many times a Task state called its resource (1 + retries), from the history."""
+        scheduled = 0
+        current = None
+        for event in self.history:
+            details = event.get("stateEnteredEventDetails")
+            if details:
+                current = details["name"]
+            if event["type"] in ("TaskScheduled", "LambdaFunctionScheduled") and current == state_name:
+                scheduled += 1
+        return scheduled
+
+
+def default_model() -> ServesModel:
+    from model.inference import ImageClassifierModel  # imported late: onnxruntime loads in ~0.2 s
+
+    return ImageClassifierModel.load()
+
+
+class LocalWorkflow:
+    """Context manager: set up moto, the hooks, the bucket and the state machine; run executions.
+
+    The harness adapts the environment, never the handlers: it sets fake credentials and a region,
+    answers Lambda and SageMaker calls through botocore hooks, and shortens nothing in the ASL.
+    """
+
+    def __init__(
+        self,
+        *,
+        threshold: float | None = None,
+        model: ServesModel | None = None,
+        template_path: Path | None = None,
+        log_dir: Path | None = None,
+        parameter_overrides: dict[str, str] | None = None,
+    ) -> None:
+        overrides = dict(parameter_overrides or {})
+        if threshold is not None:
+            overrides["ConfidenceThreshold"] = str(threshold)
+        self.stack: Stack = read_stack(template_path, overrides)
+        self.log_dir = log_dir
+        self._model = model
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._saved_env: dict[str, str] = {}
+        self.functions: dict[str, LocalFunction] = {}
+        self.endpoint: LocalEndpoint | None = None
+        self.hooks: AwsHooks | None = None
+        self.state_machine_arn = ""
+        self.bucket = self.stack.bucket_name
+
+    # -- set-up ------------------------------------------------------------------------------
+    def __enter__(self) -> LocalWorkflow:
+        self._saved_env = dict(os.environ)
+        os.environ.update(
+            AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_SESSION_TOKEN="testing",
+            AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION,
+        )
+        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+            os.environ.pop(name, None)
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._mock.start()
+        try:
+            self._set_up()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _set_up(self) -> None:
+        # Hooks go on the default session before any handler module creates its clients.
+        boto3.setup_default_session(region_name=REGION)
+        assert boto3.DEFAULT_SESSION is not None
+        self.functions = {
+            spec.function_name: LocalFunction(spec, self.log_dir) for spec in self.stack.functions.values()
+        }
+        endpoint_name = self.stack.parameters.get("EndpointName", "scones-image-classifier")
+        self.endpoint = LocalEndpoint(endpoint_name, self._model or default_model())
+        self.hooks = AwsHooks(self.functions, {endpoint_name: self.endpoint})
+        self.hooks.register(boto3.DEFAULT_SESSION.events)
+
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.s3.create_bucket(Bucket=self.bucket)
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        machine = self.sfn.create_state_machine(
+            name="ImageClassificationStateMachine",
+            definition=self.stack.state_machine.definition(),
+            roleArn=_LOCAL_ROLE_ARN,
+            type="STANDARD",
+        )
+        self.state_machine_arn = machine["stateMachineArn"]
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._mock.stop()
+        finally:
+            boto3.DEFAULT_SESSION = None
+            os.environ.clear()
+            os.environ.update(self._saved_env)
+
+    # -- use ---------------------------------------------------------------------------------
+    def upload(self, data: bytes, key: str) -> str:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+        return key
+
+    def upload_file(self, path: Path, prefix: str = "images/") -> str:
+        return self.upload(path.read_bytes(), f"{prefix}{path.name}")
+
+    def start(self, execution_input: dict[str, Any] | str) -> str:
+        text = execution_input if isinstance(execution_input, str) else json.dumps(execution_input)
+        if len(text.encode()) > MAX_STATE_PAYLOAD_BYTES:
+            raise ExecutionInputTooLargeError(
+                f"execution input of {len(text.encode()):,} bytes exceeds {MAX_STATE_PAYLOAD_BYTES:,} bytes"
+            )
+        started = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn, name=f"local-{uuid.uuid4().hex[:16]}", input=text
+        )
+        return str(started["executionArn"])
+
+    def wait(self, execution_arn: str, timeout_seconds: float = 300.0) -> ExecutionResult:
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            described = self.sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] in _TERMINAL:
+                break
+            if time.monotonic() > deadline:
+                self.sfn.stop_execution(executionArn=execution_arn, error="HarnessTimeout")
+                described = self.sfn.describe_execution(executionArn=execution_arn)
+                break
+            time.sleep(0.005)
+        history = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        stopped = described.get("stopDate") or datetime.now(described["startDate"].tzinfo)
+        output = described.get("output")
+        return ExecutionResult(
+            execution_arn=execution_arn,
+            status=described["status"],
+            input=json.loads(described.get("input") or "{}"),
+            output=json.loads(output) if output else None,
+            error=described.get("error"),
+            cause=described.get("cause"),
+            seconds=(stopped - described["startDate"]).total_seconds(),
+            states=_state_timings(history),
+            history=history,
+        )
+
+    def run(self, key: str, *, image_data: str = "") -> ExecutionResult:
+        """One execution with the original course's input shape."""
+        return self.wait(self.start({"image_data": image_data, "s3_bucket": self.bucket, "s3_key": key}))
+
+    def invoke_function(self, name: str, event: Any) -> tuple[Any, str | None]:
+        """One function alone, like `sam local invoke`: (payload, function error or None)."""
+        function = self.functions[self.stack.function_by_name(name).function_name]
+        result = function.invoke(event)
+        return result.json(), result.function_error
+
+
+def _state_timings(history: list[dict[str, Any]]) -> list[StateTiming]:
+    timings: list[StateTiming] = []
+    entered: dict[str, datetime] = {}
+    for event in history:
+        if "stateEnteredEventDetails" in event:
+            entered[event["stateEnteredEventDetails"]["name"]] = event["timestamp"]
+        elif "stateExitedEventDetails" in event:
+            name = event["stateExitedEventDetails"]["name"]
+            if name in entered:
+                timings.append(StateTiming(name, (event["timestamp"] - entered.pop(name)).total_seconds()))
+    # A state that failed has no exit event: time it to the execution's last event.
+    if history:
+        for name, start in entered.items():
+            timings.append(StateTiming(name, (history[-1]["timestamp"] - start).total_seconds()))
+    return timings

@@ -1,0 +1,91 @@
+"""Payload models: the state machine input and each step's output (the workflow's contract)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from scones_common.exceptions import InvalidInputError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+# S3 allows keys of up to 1,024 bytes; bucket names are 3 to 63 characters.
+S3Bucket = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$")
+S3Key = Field(min_length=1, max_length=1024)
+
+
+class ImageRef(BaseModel):
+    """The state machine input. `image_data` is accepted for the original course's event and ignored."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    s3_bucket: str = S3Bucket
+    s3_key: str = S3Key
+    image_data: str = ""
+
+    @property
+    def s3_uri(self) -> str:
+        return f"s3://{self.s3_bucket}/{self.s3_key}"
+
+
+class SerializedImage(BaseModel):
+    """Output of serialize_image_data: the image, base64-encoded, small enough for a state (256 KB)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    s3_bucket: str = S3Bucket
+    s3_key: str = S3Key
+    image_data: str = Field(min_length=1, description="base64 of the image bytes sent to the endpoint")
+    content_type: str = Field(description="image/png or image/jpeg, from the bytes, not the key")
+    image_format: str
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    original_bytes: int = Field(ge=1, description="size of the S3 object")
+    normalized: bool = Field(description="true when the image was re-encoded or resized to fit a state")
+    # The original workflow carried an empty list forward; kept for compatibility.
+    inferences: list[float] = Field(default_factory=list)
+
+
+class ClassifiedImage(BaseModel):
+    """Output of classify_image (and of filter_inferences when the image passes)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    s3_bucket: str = S3Bucket
+    s3_key: str = S3Key
+    inferences: list[float] = Field(min_length=2, description="probabilities in `class_names` order")
+    class_names: list[str] = Field(min_length=2)
+    label: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    content_type: str
+    endpoint_name: str
+    inference_ms: float = Field(ge=0.0)
+
+    @field_validator("inferences")
+    @classmethod
+    def _finite_probabilities(cls, value: list[float]) -> list[float]:
+        if any(not math.isfinite(p) or p < 0.0 or p > 1.0 for p in value):
+            raise ValueError("every inference must be a probability in [0, 1]")
+        return value
+
+
+class FilteredImage(ClassifiedImage):
+    """Output of filter_inferences: a classification confident enough to act on."""
+
+    threshold: float = Field(ge=0.0, le=1.0)
+
+
+def parse_event(model: type[ModelT], event: Any) -> ModelT:
+    """Validate an event against its model; any mismatch becomes one InvalidInputError naming the fields."""
+    if not isinstance(event, dict):
+        raise InvalidInputError(f"expected a JSON object, got {type(event).__name__}")
+    try:
+        return model.model_validate(event)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(event)'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise InvalidInputError(f"invalid {model.__name__}: {problems}") from None
