@@ -12,6 +12,7 @@ import threading
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,14 +174,19 @@ class LocalFunction:
                 _deadline=time.monotonic() + self.spec.timeout_seconds,
             )
             try:
-                if self._module is None:
-                    self._module = self._load()
-                handler = getattr(self._module, self.spec.handler.rpartition(".")[2])
-                result = handler(event, context)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    if self._module is None:
+                        self._module = self._load()
+                    handler = getattr(self._module, self.spec.handler.rpartition(".")[2])
+                    result = handler(event, context)
                 payload, error = json.dumps(result).encode(), None
             except Exception as exc:  # the runtime reports any exception as the function's error
                 payload, error = _error_payload(exc), "Unhandled"
                 traceback.print_exception(exc, file=self._sink)
+            # Warnings go to the function's log, as the Lambda runtime sends stderr to CloudWatch.
+            for warning in caught:
+                self._sink.write(f"{warning.category.__name__}: {warning.message}\n")
             duration_ms = (time.perf_counter() - started) * 1000.0
         if error is None and len(payload) > MAX_SYNC_PAYLOAD_BYTES:
             payload, error = _response_too_large(len(payload)), "Unhandled"

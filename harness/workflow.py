@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -118,6 +119,8 @@ class LocalWorkflow:
             os.environ.pop(name, None)
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
+        # moto logs every failed state at ERROR; the execution history already records it.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         self._mock.start()
         try:
             self._set_up()

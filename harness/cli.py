@@ -1,0 +1,198 @@
+"""The `scones` command: run the workflow locally, one function, the model's tools."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from harness.samples import Sample, demo_samples
+from harness.workflow import ExecutionResult, LocalWorkflow
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+STATE_COLUMNS = (("SerializeImageData", "serialize"), ("ClassifyImage", "classify"), ("FilterInferences", "filter"))
+DEFAULT_LOG_DIR = Path(".scones") / "logs"
+
+
+def _console() -> Console:
+    # Bound to the real stdout now: the harness sends each function's stdout to its own log.
+    return Console(file=sys.stdout, highlight=False)
+
+
+def result_record(image: str, result: ExecutionResult) -> dict[str, Any]:
+    output = result.output or {}
+    return {
+        "image": image,
+        "status": result.status,
+        "error": result.error,
+        "cause": result.message,
+        "label": output.get("label"),
+        "confidence": output.get("confidence"),
+        "inferences": output.get("inferences"),
+        "execution_arn": result.execution_arn,
+        "seconds": round(result.seconds, 3),
+        "states": {s.name: round(s.seconds, 3) for s in result.states},
+    }
+
+
+def _label_and_confidence(result: ExecutionResult) -> tuple[str, str]:
+    """From the output, or, for a low-confidence failure, from the classification in its cause."""
+    output = result.output or {}
+    if output:
+        return str(output.get("label")), f"{float(output['confidence']):.3f}"
+    return "", ""
+
+
+def render_table(rows: list[tuple[str, str | None, ExecutionResult]], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("image", overflow="fold")
+    table.add_column("label")
+    table.add_column("confidence", justify="right")
+    table.add_column("outcome", overflow="fold")
+    for _, heading in STATE_COLUMNS:
+        table.add_column(f"{heading} ms", justify="right")
+    table.add_column("total ms", justify="right")
+    for image, expected, result in rows:
+        label, confidence = _label_and_confidence(result)
+        if result.status == "SUCCEEDED":
+            outcome = "[green]SUCCEEDED[/green]"
+            if expected and label != expected:
+                outcome += f" [yellow](true class: {expected})[/yellow]"
+        else:
+            outcome = f"[red]{result.status}[/red] {result.error}: {result.message or ''}"
+        timings = {s.name: s.seconds for s in result.states}
+        cells = [f"{timings[name] * 1000:.0f}" if name in timings else "-" for name, _ in STATE_COLUMNS]
+        table.add_row(image, label, confidence, outcome, *cells, f"{result.seconds * 1000:.0f}")
+    return table
+
+
+def _run_samples(
+    workflow: LocalWorkflow, samples: Iterable[Sample], prefix: str
+) -> list[tuple[str, str | None, ExecutionResult]]:
+    rows = []
+    for sample in samples:
+        key = workflow.upload(sample.data, f"{prefix}{sample.name}")
+        rows.append((sample.name, sample.expected, workflow.run(key)))
+    return rows
+
+
+def _emit(rows: list[tuple[str, str | None, ExecutionResult]], as_json: bool, title: str, log_dir: Path) -> None:
+    console = _console()
+    if as_json:
+        for image, _, result in rows:
+            click.echo(json.dumps(result_record(image, result)))
+        return
+    console.print(render_table(rows, title))
+    succeeded = sum(1 for *_, r in rows if r.status == "SUCCEEDED")
+    console.print(
+        f"{len(rows)} executions: {succeeded} SUCCEEDED, {len(rows) - succeeded} FAILED "
+        f"(every one reached a terminal state). Function logs: {log_dir}/"
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def scones() -> None:
+    """Scones Unlimited image classification: the SAM workflow, run locally or on AWS."""
+
+
+@scones.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Override ConfidenceThreshold.")
+@click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
+def demo(as_json: bool, threshold: float | None, log_dir: Path) -> None:
+    """Run the bundled sample images through the local workflow and print the outcomes."""
+    started = time.perf_counter()
+    with LocalWorkflow(threshold=threshold, log_dir=log_dir) as workflow:
+        setup = time.perf_counter() - started
+        rows = _run_samples(workflow, demo_samples(), "test/")
+    title = (
+        f"scones demo: {len(rows)} images through the real state machine on moto "
+        f"(threshold {workflow.stack.parameters['ConfidenceThreshold']}, set-up {setup:.1f} s)"
+    )
+    _emit(rows, as_json, title, log_dir)
+
+
+def _expand(paths: tuple[Path, ...]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            files.append(path)
+    return files
+
+
+@scones.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Override ConfidenceThreshold.")
+@click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
+def run(paths: tuple[Path, ...], as_json: bool, threshold: float | None, log_dir: Path) -> None:
+    """Upload each image (or every image under a folder) and run one execution per image.
+
+    Exits 0 when every execution reached a terminal state, whatever that state.
+    """
+    files = _expand(paths)
+    if not files:
+        raise click.UsageError("no image files found in the paths given")
+    with LocalWorkflow(threshold=threshold, log_dir=log_dir) as workflow:
+        rows = []
+        for index, path in enumerate(files):
+            key = workflow.upload(path.read_bytes(), f"uploads/{index:05d}/{path.name}")
+            rows.append((str(path), None, workflow.run(key)))
+    _emit(rows, as_json, f"scones run: {len(rows)} images", log_dir)
+
+
+@scones.command()
+@click.argument("function")
+@click.option("--event", "event_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A JSON event file, e.g. events/serialize_image_data.json")
+@click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
+def invoke(function: str, event_path: Path, log_dir: Path) -> None:
+    """Invoke one function's real handler with an event, like `sam local invoke` without Docker.
+
+    FUNCTION is a folder name (serialize_image_data) or a logical id (SerializeImageDataFunction).
+    The bundled sample images are in the local bucket under test/.
+    """
+    try:
+        event = json.loads(event_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise click.UsageError(f"{event_path} is not valid JSON: {exc}") from None
+    with LocalWorkflow(log_dir=log_dir) as workflow:
+        try:
+            workflow.stack.function_by_name(function)
+        except KeyError as exc:
+            raise click.UsageError(str(exc.args[0])) from None
+        for sample in demo_samples():
+            workflow.upload(sample.data, f"test/{sample.name}")
+        payload, function_error = workflow.invoke_function(function, event)
+    click.echo(json.dumps(payload, indent=2))
+    if function_error:
+        click.echo(f"{payload.get('errorType')}: {payload.get('errorMessage')}", err=True)
+        sys.exit(1)
+
+
+def _register_optional_commands() -> None:
+    """Commands that live with the model code."""
+    from model.cli import model_commands
+
+    for command in model_commands:
+        scones.add_command(command)
+    try:
+        from model.sagemaker_cli import sagemaker_commands
+    except ImportError:  # pragma: no cover - the SageMaker SDK is an optional extra
+        return
+    for command in sagemaker_commands:
+        scones.add_command(command)
+
+
+def main() -> None:
+    _register_optional_commands()
+    scones(prog_name="scones")
