@@ -60,7 +60,9 @@ class AwsHooks:
         params = context.get(_PARAMS_KEY, {})
         function = self._function(str(params.get("FunctionName", "")))
         if function is None:
-            return _error(404, "ResourceNotFoundException", f"Function not found: {params.get('FunctionName')}")
+            return _error(
+                404, "ResourceNotFoundException", f"Function not found: {params.get('FunctionName')}"
+            )
         raw = params.get("Payload", b"{}")
         event = json.loads(raw.read() if hasattr(raw, "read") else raw or b"{}")
         try:
@@ -70,11 +72,13 @@ class AwsHooks:
         payload, function_error = result.payload, result.function_error
         if function_error is None and len(payload) > MAX_STATE_PAYLOAD_BYTES:
             # Step Functions would fail the state itself; the error name is the one AWS uses.
-            payload = json.dumps({
-                "errorType": "States.DataLimitExceeded",
-                "errorMessage": f"The state's result of {len(payload):,} bytes exceeds the maximum of "
-                f"{MAX_STATE_PAYLOAD_BYTES:,} bytes (function {function.spec.function_name}).",
-            }).encode()
+            payload = json.dumps(
+                {
+                    "errorType": "States.DataLimitExceeded",
+                    "errorMessage": f"The state's result of {len(payload):,} bytes exceeds the maximum of "
+                    f"{MAX_STATE_PAYLOAD_BYTES:,} bytes (function {function.spec.function_name}).",
+                }
+            ).encode()
             function_error = "Unhandled"
         for observer in self.lambda_observers:
             observer(function.spec.function_name, event, payload, function_error)
@@ -101,7 +105,11 @@ class AwsHooks:
             return _response(exc.status, parsed_error)
         return _response(
             200,
-            {"Body": _body(answer), "ContentType": "application/json", "InvokedProductionVariant": "AllTraffic"},
+            {
+                "Body": _body(answer),
+                "ContentType": "application/json",
+                "InvokedProductionVariant": "AllTraffic",
+            },
         )
 
 

@@ -17,7 +17,11 @@ from harness.samples import Sample, demo_samples
 from harness.workflow import ExecutionResult, LocalWorkflow
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
-STATE_COLUMNS = (("SerializeImageData", "serialize"), ("ClassifyImage", "classify"), ("FilterInferences", "filter"))
+STATE_COLUMNS = (
+    ("SerializeImageData", "serialize"),
+    ("ClassifyImage", "classify"),
+    ("FilterInferences", "filter"),
+)
 DEFAULT_LOG_DIR = Path(".scones") / "logs"
 
 
@@ -83,7 +87,9 @@ def _run_samples(
     return rows
 
 
-def _emit(rows: list[tuple[str, str | None, ExecutionResult]], as_json: bool, title: str, log_dir: Path) -> None:
+def _emit(
+    rows: list[tuple[str, str | None, ExecutionResult]], as_json: bool, title: str, log_dir: Path
+) -> None:
     console = _console()
     if as_json:
         for image, _, result in rows:
@@ -104,7 +110,9 @@ def scones() -> None:
 
 @scones.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Override ConfidenceThreshold.")
+@click.option(
+    "--threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Override ConfidenceThreshold."
+)
 @click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
 def demo(as_json: bool, threshold: float | None, log_dir: Path) -> None:
     """Run the bundled sample images through the local workflow and print the outcomes."""
@@ -123,7 +131,9 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+            files.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            )
         else:
             files.append(path)
     return files
@@ -132,7 +142,9 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
 @scones.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Override ConfidenceThreshold.")
+@click.option(
+    "--threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Override ConfidenceThreshold."
+)
 @click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
 def run(paths: tuple[Path, ...], as_json: bool, threshold: float | None, log_dir: Path) -> None:
     """Upload each image (or every image under a folder) and run one execution per image.
@@ -143,7 +155,7 @@ def run(paths: tuple[Path, ...], as_json: bool, threshold: float | None, log_dir
     if not files:
         raise click.UsageError("no image files found in the paths given")
     with LocalWorkflow(threshold=threshold, log_dir=log_dir) as workflow:
-        rows = []
+        rows: list[tuple[str, str | None, ExecutionResult]] = []
         for index, path in enumerate(files):
             key = workflow.upload(path.read_bytes(), f"uploads/{index:05d}/{path.name}")
             rows.append((str(path), None, workflow.run(key)))
@@ -152,8 +164,13 @@ def run(paths: tuple[Path, ...], as_json: bool, threshold: float | None, log_dir
 
 @scones.command()
 @click.argument("function")
-@click.option("--event", "event_path", required=True, type=click.Path(exists=True, path_type=Path),
-              help="A JSON event file, e.g. events/serialize_image_data.json")
+@click.option(
+    "--event",
+    "event_path",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="A JSON event file, e.g. events/serialize_image_data.json",
+)
 @click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
 def invoke(function: str, event_path: Path, log_dir: Path) -> None:
     """Invoke one function's real handler with an event, like `sam local invoke` without Docker.

@@ -81,7 +81,9 @@ class LocalEndpoint:
             error = exc.code
             raise
         finally:
-            self.calls.append(EndpointCall(content_type, len(body), response, error, time.perf_counter() - started))
+            self.calls.append(
+                EndpointCall(content_type, len(body), response, error, time.perf_counter() - started)
+            )
 
     def _answer(self, body: bytes, content_type: str) -> bytes:
         with self._lock:
@@ -103,5 +105,5 @@ class LocalEndpoint:
             # The built-in algorithm answers undecodable input with a client error from the container,
             # which the runtime reports as ModelError (HTTP 424).
             raise EndpointErrorResponse(
-                "ModelError", 424, f"Received client error (400) from primary with message \"{exc}\""
+                "ModelError", 424, f'Received client error (400) from primary with message "{exc}"'
             ) from exc

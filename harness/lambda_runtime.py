@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TextIO
+from typing import Any
 
 from harness.template import FunctionSpec
 
@@ -113,7 +113,7 @@ def _environment(variables: dict[str, str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _stdout_to(sink: TextIO) -> Iterator[None]:
+def _stdout_to(sink: Any) -> Iterator[None]:
     saved = sys.stdout
     sys.stdout = sink
     try:
@@ -125,7 +125,9 @@ def _stdout_to(sink: TextIO) -> Iterator[None]:
 class LocalFunction:
     """One Lambda function from template.yaml, loaded from its CodeUri as the runtime would."""
 
-    def __init__(self, spec: FunctionSpec, log_dir: Path | None = None, environment: dict[str, str] | None = None):
+    def __init__(
+        self, spec: FunctionSpec, log_dir: Path | None = None, environment: dict[str, str] | None = None
+    ):
         self.spec = spec
         self.environment = {
             "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
@@ -197,7 +199,9 @@ class PayloadTooLargeError(Exception):
     """The request is over Lambda's 6 MB synchronous limit (RequestEntityTooLargeException)."""
 
     def __init__(self, size: int) -> None:
-        super().__init__(f"{size} byte payload is too large for the Invoke API (max {MAX_SYNC_PAYLOAD_BYTES})")
+        super().__init__(
+            f"{size} byte payload is too large for the Invoke API (max {MAX_SYNC_PAYLOAD_BYTES})"
+        )
         self.size = size
 
 

@@ -21,8 +21,7 @@ class Sample:
 def bundled_images() -> list[Sample]:
     """The CIFAR-100 training images under harness/samples/<class>/ (the folder is the true class)."""
     return [
-        Sample(path.name, path.read_bytes(), path.parent.name)
-        for path in sorted(SAMPLES_DIR.glob("*/*.png"))
+        Sample(path.name, path.read_bytes(), path.parent.name) for path in sorted(SAMPLES_DIR.glob("*/*.png"))
     ]
 
 

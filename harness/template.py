@@ -45,7 +45,7 @@ _CfnLoader.add_multi_constructor("!", _construct_tag)
 
 def load_template(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(handle, Loader=_CfnLoader)
 
 
 @dataclass
@@ -108,7 +108,7 @@ class _Resolver:
         if isinstance(value, CfnTag):
             return self._tag(value.tag, value.value)
         if isinstance(value, dict) and len(value) == 1:
-            (key, inner), = value.items()
+            ((key, inner),) = value.items()
             if key == "Ref" or key.startswith("Fn::"):
                 return self._tag(key.removeprefix("Fn::"), inner)
         if isinstance(value, dict):
@@ -156,8 +156,13 @@ class _Resolver:
         return self.attributes[name] if "." in name and name in self.attributes else self._ref(name)
 
     def _ref(self, name: str) -> str:
-        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID, "AWS::Partition": "aws",
-                  "AWS::StackName": "scones-local", "AWS::URLSuffix": "amazonaws.com"}
+        pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::StackName": "scones-local",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
@@ -166,16 +171,16 @@ class _Resolver:
 
 
 def read_stack(
-    template_path: Path | None = None, parameter_overrides: dict[str, str] | None = None, bucket_name: str = ""
+    template_path: Path | None = None,
+    parameter_overrides: dict[str, str] | None = None,
+    bucket_name: str = "",
 ) -> Stack:
     template_path = template_path or PROJECT_ROOT / "template.yaml"
     template = load_template(template_path)
     root = template_path.parent
     resources: dict[str, Any] = template.get("Resources", {})
 
-    parameters = {
-        name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()
-    }
+    parameters = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
     parameters.update(parameter_overrides or {})
 
     functions_raw = {

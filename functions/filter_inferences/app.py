@@ -21,14 +21,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     image = parse_event(ClassifiedImage, event)
     logger.set_correlation_id(f"s3://{image.s3_bucket}/{image.s3_key}")
     tracer.put_annotation("label", image.label)
-    tracer.put_annotation("confidence", image.confidence)
+    # A number, so X-Ray filter expressions can compare it; mypy does not see float as numbers.Number.
+    tracer.put_annotation("confidence", image.confidence)  # type: ignore[arg-type]
 
     try:
         result = filter_inferences(image, settings.confidence_threshold)
     except ThresholdConfidenceNotMetError:
         metrics.add_metric(name="LowConfidenceImages", unit=MetricUnit.Count, value=1)
-        logger.warning("confidence below threshold", extra={"confidence": image.confidence,
-                                                             "threshold": settings.confidence_threshold})
+        logger.warning(
+            "confidence below threshold",
+            extra={"confidence": image.confidence, "threshold": settings.confidence_threshold},
+        )
         raise
 
     metrics.add_metric(name="ImagesAccepted", unit=MetricUnit.Count, value=1)

@@ -31,7 +31,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(name="ImagesNormalized", unit=MetricUnit.Count, value=1)
     logger.info(
         "image serialized",
-        extra={"format": result.image_format, "width": result.width, "height": result.height,
-               "original_bytes": result.original_bytes, "normalized": result.normalized},
+        extra={
+            "format": result.image_format,
+            "width": result.width,
+            "height": result.height,
+            "original_bytes": result.original_bytes,
+            "normalized": result.normalized,
+        },
     )
     return result.model_dump()

@@ -16,7 +16,9 @@ from tests.helpers import StubModel, png_bytes
 pytestmark = pytest.mark.integration
 
 
-def test_original_course_event_returns_inferences_as_a_list(stub_workflow: LocalWorkflow, bicycle_png: bytes) -> None:
+def test_original_course_event_returns_inferences_as_a_list(
+    stub_workflow: LocalWorkflow, bicycle_png: bytes
+) -> None:
     # Given the course's event shape and an image in the bucket
     key = stub_workflow.upload(bicycle_png, "test/bicycle_s_000513.png")
     # When the state machine runs
@@ -90,7 +92,10 @@ def test_large_photo_is_shrunk_to_fit_a_state(stub_workflow: LocalWorkflow, stub
     assert result.status == "SUCCEEDED", result.message
     content_type, size = stub_model.requests[-1]
     assert content_type == "image/jpeg" and size <= 150_000
-    sizes = [len(json.dumps(event.get("taskSucceededEventDetails", {}).get("output", ""))) for event in result.history]
+    sizes = [
+        len(json.dumps(event.get("taskSucceededEventDetails", {}).get("output", "")))
+        for event in result.history
+    ]
     assert max(sizes) < 256 * 1024
 
 
@@ -119,10 +124,13 @@ def test_permanent_endpoint_error_fails_at_once(stub_workflow: LocalWorkflow, bi
 
 
 @pytest.mark.parametrize(
-    "body", [b"not json", b"[0.5]", b"[NaN, 0.5]", b"[-0.2, 1.2]", b"[0.2, 0.2]"],
+    "body",
+    [b"not json", b"[0.5]", b"[NaN, 0.5]", b"[-0.2, 1.2]", b"[0.2, 0.2]"],
     ids=["not-json", "wrong-length", "nan", "negative", "sum-not-one"],
 )
-def test_malformed_model_output_is_named(stub_workflow: LocalWorkflow, bicycle_png: bytes, body: bytes) -> None:
+def test_malformed_model_output_is_named(
+    stub_workflow: LocalWorkflow, bicycle_png: bytes, body: bytes
+) -> None:
     assert stub_workflow.endpoint is not None
     stub_workflow.endpoint.inject(EndpointFault(body=body))
     result = stub_workflow.run(stub_workflow.upload(bicycle_png, "test/a.png"))

@@ -18,9 +18,15 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 def classified(confidence: float = 0.97) -> ClassifiedImage:
     return ClassifiedImage(
-        s3_bucket="scones-local-images", s3_key="test/a.png", inferences=[confidence, 1 - confidence],
-        class_names=["bicycle", "motorcycle"], label="bicycle", confidence=confidence,
-        content_type="image/png", endpoint_name="e", inference_ms=1.0,
+        s3_bucket="scones-local-images",
+        s3_key="test/a.png",
+        inferences=[confidence, 1 - confidence],
+        class_names=["bicycle", "motorcycle"],
+        label="bicycle",
+        confidence=confidence,
+        content_type="image/png",
+        endpoint_name="e",
+        inference_ms=1.0,
     )
 
 
@@ -86,7 +92,9 @@ def test_sample_events_match_their_models(name: str, model: type) -> None:
 def test_s3_event_names_an_object_created_in_a_bucket() -> None:
     event = json.loads((EVENTS / "s3_object_created.json").read_text())
     assert event["source"] == "aws.s3" and event["detail-type"] == "Object Created"
-    parse_event(ImageRef, {"s3_bucket": event["detail"]["bucket"]["name"], "s3_key": event["detail"]["object"]["key"]})
+    parse_event(
+        ImageRef, {"s3_bucket": event["detail"]["bucket"]["name"], "s3_key": event["detail"]["object"]["key"]}
+    )
 
 
 @given(

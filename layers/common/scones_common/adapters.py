@@ -102,7 +102,10 @@ class SageMakerClassifier:
     def classify(self, body: bytes, content_type: str) -> list[float]:
         try:
             response = self._runtime.invoke_endpoint(
-                EndpointName=self._endpoint_name, ContentType=content_type, Accept="application/json", Body=body
+                EndpointName=self._endpoint_name,
+                ContentType=content_type,
+                Accept="application/json",
+                Body=body,
             )
             raw = response["Body"].read()
         except ClientError as exc:
@@ -124,12 +127,16 @@ def parse_probabilities(raw: bytes, expected: int) -> list[float]:
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InvalidModelOutputError(f"endpoint answered with non-JSON bytes: {raw[:80]!r}") from None
     if not isinstance(values, list) or len(values) != expected:
-        raise InvalidModelOutputError(f"expected a JSON array of {expected} probabilities, got {str(values)[:80]}")
+        raise InvalidModelOutputError(
+            f"expected a JSON array of {expected} probabilities, got {str(values)[:80]}"
+        )
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
         raise InvalidModelOutputError(f"non-numeric probabilities: {values}")
     probabilities = [float(v) for v in values]
     if any(not math.isfinite(p) or p < 0.0 or p > 1.0 for p in probabilities):
         raise InvalidModelOutputError(f"probabilities must be finite and in [0, 1]: {probabilities}")
     if abs(sum(probabilities) - 1.0) > 0.01:
-        raise InvalidModelOutputError(f"probabilities sum to {sum(probabilities):.4f}, not 1: {probabilities}")
+        raise InvalidModelOutputError(
+            f"probabilities sum to {sum(probabilities):.4f}, not 1: {probabilities}"
+        )
     return probabilities

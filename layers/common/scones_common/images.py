@@ -28,7 +28,16 @@ DEFAULT_MAX_PIXELS = 50_000_000
 
 # Every exception Pillow's decoders are known to raise on hostile bytes (a fuzz run found
 # SyntaxError from PNG's chunk parser); all of them become one InvalidImageError.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, ZeroDivisionError)
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    TypeError,
+    KeyError,
+    ZeroDivisionError,
+)
 
 
 @dataclass(frozen=True)

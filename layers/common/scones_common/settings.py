@@ -24,7 +24,9 @@ class ClassifySettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True)
 
     endpoint_name: str = Field(min_length=1, max_length=63)
-    class_names: str = Field(default="bicycle,motorcycle", description="comma-separated, in the model's order")
+    class_names: str = Field(
+        default="bicycle,motorcycle", description="comma-separated, in the model's order"
+    )
 
     @property
     def class_list(self) -> list[str]:

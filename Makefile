@@ -1,0 +1,46 @@
+# Targets read like the README: `make demo` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+EXTRAS ?= dev
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+comma := ,
+
+.PHONY: install demo test lint format sam-checks bench-model train clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check pip==25.3
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
+	touch $@
+
+install: $(STAMP)
+
+demo: install  ## run the sample images through the local workflow
+	$(BIN)/scones demo
+
+test: install  ## unit, integration and infrastructure tests (no network, no AWS account)
+	$(BIN)/pytest
+
+lint: install  ## ruff and mypy, as CI runs them
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy harness model layers/common/scones_common tests
+	for fn in functions/*/; do $(BIN)/mypy "$$fn"app.py || exit 1; done
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+sam-checks:  ## sam validate --lint and sam build (python3.13, arm64), in a venv of their own
+	bash scripts/sam_checks.sh
+
+bench-model: install  ## inference latency and throughput of the default model
+	$(BIN)/python -m model.bench_model
+
+train:  ## train the default model on the CPU (needs the train extra: torch)
+	$(MAKE) install EXTRAS=dev,train
+	$(BIN)/scones train
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .scones
