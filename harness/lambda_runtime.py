@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -160,11 +161,23 @@ class LocalFunction:
         self.cold_starts += 1
         return module
 
+    def _route_service_logger(self) -> None:
+        """Point the Powertools Logger's handler at this function's log.
+
+        Powertools attaches one stdout handler to the stdlib logger named after the service, once per
+        process; the three functions share a service name, so here they share that handler.
+        """
+        service = self.environment.get("POWERTOOLS_SERVICE_NAME", "service_undefined")
+        for handler in logging.getLogger(service).handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(self._sink)
+
     def invoke(self, event: Any) -> InvocationResult:
         request_bytes = len(json.dumps(event).encode())
         if request_bytes > MAX_SYNC_PAYLOAD_BYTES:
             raise PayloadTooLargeError(request_bytes)
         with _INVOKE_LOCK, _environment(self.environment), _stdout_to(self._sink):
+            self._route_service_logger()
             started = time.perf_counter()
             context = LambdaContext(
                 function_name=self.spec.function_name,

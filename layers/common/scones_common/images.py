@@ -63,12 +63,13 @@ def _open(data: bytes, formats: tuple[str, ...] | None) -> Image.Image:
         raise InvalidImageError(f"decompression bomb: {exc}") from exc
     except UnidentifiedImageError:
         claimed = _claimed_format(data)
-        if claimed is not None:
+        if claimed is not None and (formats is None or claimed in formats):
             raise InvalidImageError(f"corrupt or truncated {claimed} ({len(data):,} bytes)") from None
-        other = _identify_any_format(data)
+        other = claimed or _identify_any_format(data)
         if other is not None:
+            accepted = formats or tuple(CONTENT_TYPES)
             raise UnsupportedImageFormatError(
-                f"{other} images are not supported; send one of {', '.join(sorted(CONTENT_TYPES))}"
+                f"{other} images are not supported here; send one of {', '.join(sorted(accepted))}"
             ) from None
         raise InvalidImageError(f"not a recognised image (starts with {data[:16]!r})") from None
     except _DECODE_ERRORS as exc:
@@ -140,9 +141,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     """Any mode (RGBA, LA, P, 1, L, I;16, I, F, CMYK, YCbCr) to 8-bit RGB."""
     image = ImageOps.exif_transpose(image) or image
     if image.mode.startswith("I;16") or image.mode in ("I", "F"):
-        # 16/32-bit greyscale: scale to 8 bits rather than clipping everything above 255 to white.
+        # 16-bit greyscale: scale 0..65535 to 0..255 rather than clipping everything above 255 to white.
         high = image.getextrema()[1]
-        scale = 255.0 / float(high) if isinstance(high, int | float) and high > 255 else 1.0
+        scale = 1.0 / 257.0 if isinstance(high, int | float) and high > 255 else 1.0
         image = image.convert("F").point(lambda value: value * scale).convert("L")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # Transparent pixels become white, as an image viewer shows them.
