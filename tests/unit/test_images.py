@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 
 import pytest
@@ -89,7 +90,7 @@ def test_real_decompression_bomb_is_refused() -> None:
     # Given a 20000 x 20000 greyscale PNG: a few hundred KB that would decode to 400 MB
     bomb = encode(Image.new("L", (20_000, 20_000)), "PNG")
     assert len(bomb) < 1_000_000
-    with pytest.raises(InvalidImageError, match="decompression bomb|exceeds the limit"):
+    with pytest.raises(InvalidImageError, match=r"decompression bomb|exceeds the limit"):
         decode_image(bomb)
 
 
@@ -114,10 +115,9 @@ def test_format_outside_the_allowed_list_is_named() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=2048))
 def test_fuzz_random_bytes_never_escape_as_another_exception(data: bytes) -> None:
-    try:
+    # Any other exception type escapes and fails the test.
+    with contextlib.suppress(InvalidImageError, UnsupportedImageFormatError):
         decode_image(data)
-    except (InvalidImageError, UnsupportedImageFormatError):
-        pass
 
 
 NOISE_PNG = encode(Image.effect_noise((24, 24), 40).convert("RGB"), "PNG")
@@ -131,7 +131,5 @@ def test_fuzz_mutated_png_never_escapes_as_another_exception(data: st.DataObject
         position = data.draw(st.integers(0, len(original) - 1))
         original[position] = data.draw(st.integers(0, 255))
     cut = data.draw(st.integers(1, len(original)))
-    try:
+    with contextlib.suppress(InvalidImageError, UnsupportedImageFormatError):
         decode_image(bytes(original[:cut]))
-    except (InvalidImageError, UnsupportedImageFormatError):
-        pass
