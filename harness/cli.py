@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.samples import Sample, demo_samples
-from harness.workflow import ExecutionResult, LocalWorkflow
+from harness.workflow import ExecutionResult, LocalWorkflow, load_model
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 STATE_COLUMNS = (
@@ -24,14 +24,24 @@ STATE_COLUMNS = (
 )
 DEFAULT_LOG_DIR = Path(".scones") / "logs"
 
+model_dir_option = click.option(
+    "--model-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Serve this model (classifier.onnx + metadata.json) instead of model/artifacts.",
+)
+
 
 def _console() -> Console:
     # Bound to the real stdout now: the harness sends each function's stdout to its own log.
-    return Console(file=sys.stdout, highlight=False)
+    # Piped output (CI logs, `| tee`) gets a fixed width instead of rich's 80 columns.
+    width = None if sys.stdout.isatty() else 160
+    return Console(file=sys.stdout, highlight=False, width=width)
 
 
 def result_record(image: str, result: ExecutionResult) -> dict[str, Any]:
-    output = result.output or {}
+    # A low-confidence image failed, but it was classified: report what the model said.
+    output = result.output or result.state_output("ClassifyImage") or {}
     return {
         "image": image,
         "status": result.status,
@@ -48,15 +58,15 @@ def result_record(image: str, result: ExecutionResult) -> dict[str, Any]:
 
 def _label_and_confidence(result: ExecutionResult) -> tuple[str, str]:
     """From the output, or, for a low-confidence failure, from the classification in its cause."""
-    output = result.output or {}
-    if output:
-        return str(output.get("label")), f"{float(output['confidence']):.3f}"
+    output = result.output or result.state_output("ClassifyImage") or {}
+    if "label" in output and "confidence" in output:
+        return str(output["label"]), f"{float(output['confidence']):.3f}"
     return "", ""
 
 
 def render_table(rows: list[tuple[str, str | None, ExecutionResult]], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column("image", overflow="fold")
+    table.add_column("image", no_wrap=True)
     table.add_column("label")
     table.add_column("confidence", justify="right")
     table.add_column("outcome", overflow="fold")
@@ -70,7 +80,9 @@ def render_table(rows: list[tuple[str, str | None, ExecutionResult]], title: str
             if expected and label != expected:
                 outcome += f" [yellow](true class: {expected})[/yellow]"
         else:
-            outcome = f"[red]{result.status}[/red] {result.error}: {result.message or ''}"
+            message = result.message or ""
+            message = message if len(message) <= 70 else message[:67] + "..."
+            outcome = f"[red]{result.status}[/red] {result.error}: {message}"
         timings = {s.name: s.seconds for s in result.states}
         cells = [f"{timings[name] * 1000:.0f}" if name in timings else "-" for name, _ in STATE_COLUMNS]
         table.add_row(image, label, confidence, outcome, *cells, f"{result.seconds * 1000:.0f}")
@@ -114,10 +126,11 @@ def scones() -> None:
     "--threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Override ConfidenceThreshold."
 )
 @click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
-def demo(as_json: bool, threshold: float | None, log_dir: Path) -> None:
+@model_dir_option
+def demo(as_json: bool, threshold: float | None, log_dir: Path, model_dir: Path | None) -> None:
     """Run the bundled sample images through the local workflow and print the outcomes."""
     started = time.perf_counter()
-    with LocalWorkflow(threshold=threshold, log_dir=log_dir) as workflow:
+    with LocalWorkflow(threshold=threshold, log_dir=log_dir, model=load_model(model_dir)) as workflow:
         setup = time.perf_counter() - started
         rows = _run_samples(workflow, demo_samples(), "test/")
     title = (
@@ -146,7 +159,10 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
     "--threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Override ConfidenceThreshold."
 )
 @click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
-def run(paths: tuple[Path, ...], as_json: bool, threshold: float | None, log_dir: Path) -> None:
+@model_dir_option
+def run(
+    paths: tuple[Path, ...], as_json: bool, threshold: float | None, log_dir: Path, model_dir: Path | None
+) -> None:
     """Upload each image (or every image under a folder) and run one execution per image.
 
     Exits 0 when every execution reached a terminal state, whatever that state.
@@ -154,7 +170,7 @@ def run(paths: tuple[Path, ...], as_json: bool, threshold: float | None, log_dir
     files = _expand(paths)
     if not files:
         raise click.UsageError("no image files found in the paths given")
-    with LocalWorkflow(threshold=threshold, log_dir=log_dir) as workflow:
+    with LocalWorkflow(threshold=threshold, log_dir=log_dir, model=load_model(model_dir)) as workflow:
         rows: list[tuple[str, str | None, ExecutionResult]] = []
         for index, path in enumerate(files):
             key = workflow.upload(path.read_bytes(), f"uploads/{index:05d}/{path.name}")

@@ -59,6 +59,15 @@ class ExecutionResult:
             return self.cause
         return str(parsed.get("errorMessage", self.cause)) if isinstance(parsed, dict) else self.cause
 
+    def state_output(self, state_name: str) -> dict[str, Any] | None:
+        """What a state passed on, e.g. ClassifyImage's classification of an image the filter then stopped."""
+        for event in reversed(self.history):
+            details = event.get("stateExitedEventDetails")
+            if details and details["name"] == state_name and details.get("output"):
+                output = json.loads(details["output"])
+                return output if isinstance(output, dict) else None
+        return None
+
     def attempts(self, state_name: str) -> int:
         """How many times a Task state called its resource (1 + retries), from the history."""
         scheduled = 0
@@ -72,10 +81,11 @@ class ExecutionResult:
         return scheduled
 
 
-def default_model() -> ServesModel:
+def load_model(model_dir: Path | None = None) -> ServesModel:
+    """The ONNX model under model/artifacts (or `model_dir`), served as the built-in algorithm answers."""
     from model.inference import ImageClassifierModel  # imported late: onnxruntime loads in ~0.2 s
 
-    return ImageClassifierModel.load()
+    return ImageClassifierModel.load(model_dir)
 
 
 class LocalWorkflow:
@@ -140,7 +150,7 @@ class LocalWorkflow:
             spec.function_name: LocalFunction(spec, self.log_dir) for spec in self.stack.functions.values()
         }
         endpoint_name = self.stack.parameters.get("EndpointName", "scones-image-classifier")
-        self.endpoint = LocalEndpoint(endpoint_name, self._model or default_model())
+        self.endpoint = LocalEndpoint(endpoint_name, self._model or load_model())
         self.hooks = AwsHooks(self.functions, {endpoint_name: self.endpoint})
         self.hooks.register(boto3.DEFAULT_SESSION.events)
 

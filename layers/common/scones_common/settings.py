@@ -13,7 +13,7 @@ SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 class SerializeSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True)
 
-    max_image_bytes: int = Field(default=15 * 1024 * 1024, gt=0, description="largest S3 object accepted")
+    max_image_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="largest S3 object accepted")
     max_image_pixels: int = Field(default=50_000_000, gt=0, description="largest image accepted, in pixels")
     # Base64 grows bytes by 4/3: 150,000 bytes become 200,000 characters, well under the 262,144 bytes
     # a Step Functions state may carry, with room for the other fields.
