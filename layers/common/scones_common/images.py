@@ -9,19 +9,9 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from scones_common.exceptions import InvalidImageError, UnsupportedImageFormatError
+from scones_common.formats import CONTENT_TYPES, ENDPOINT_FORMATS, FORMAT_BY_CONTENT_TYPE, claimed_format
 
-# Pillow format name -> content type. PNG and JPEG go to the endpoint as they are (the built-in
-# image-classification algorithm accepts only those two); the others are re-encoded as PNG first.
-CONTENT_TYPES: dict[str, str] = {
-    "PNG": "image/png",
-    "JPEG": "image/jpeg",
-    "GIF": "image/gif",
-    "WEBP": "image/webp",
-    "BMP": "image/bmp",
-    "TIFF": "image/tiff",
-}
-ENDPOINT_FORMATS = frozenset({"PNG", "JPEG"})
-FORMAT_BY_CONTENT_TYPE = {content_type: fmt for fmt, content_type in CONTENT_TYPES.items()}
+__all__ = ["CONTENT_TYPES", "ENDPOINT_FORMATS", "FORMAT_BY_CONTENT_TYPE", "decode_image", "inspect_image"]
 
 # 50 megapixels: a 4000x3000 photo (12 MP) passes, a 20000x20000 decompression bomb does not.
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -62,7 +52,7 @@ def _open(data: bytes, formats: tuple[str, ...] | None) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(f"decompression bomb: {exc}") from exc
     except UnidentifiedImageError:
-        claimed = _claimed_format(data)
+        claimed = claimed_format(data)
         if claimed is not None and (formats is None or claimed in formats):
             raise InvalidImageError(f"corrupt or truncated {claimed} ({len(data):,} bytes)") from None
         other = claimed or _identify_any_format(data)
@@ -74,24 +64,6 @@ def _open(data: bytes, formats: tuple[str, ...] | None) -> Image.Image:
         raise InvalidImageError(f"not a recognised image (starts with {data[:16]!r})") from None
     except _DECODE_ERRORS as exc:
         raise InvalidImageError(f"unreadable image header: {type(exc).__name__}: {exc}") from exc
-
-
-# Signatures of the formats we accept, to tell "a broken PNG" from "not an image at all".
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"BM", "BMP"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-)
-
-
-def _claimed_format(data: bytes) -> str | None:
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    return next((fmt for magic, fmt in _MAGIC if data.startswith(magic)), None)
 
 
 def _identify_any_format(data: bytes) -> str | None:

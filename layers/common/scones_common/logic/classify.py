@@ -8,7 +8,7 @@ import time
 
 from scones_common.adapters import Classifier
 from scones_common.exceptions import InvalidInputError
-from scones_common.images import ENDPOINT_FORMATS, inspect_image
+from scones_common.formats import endpoint_content_type
 from scones_common.models import ClassifiedImage, SerializedImage
 
 
@@ -20,7 +20,7 @@ def classify_image(
     except (binascii.Error, ValueError) as exc:
         raise InvalidInputError(f"image_data is not valid base64: {exc}") from None
     # The bytes decide the content type, not the key's suffix or the event's claim.
-    content_type = inspect_image(body, formats=tuple(ENDPOINT_FORMATS)).content_type
+    content_type = endpoint_content_type(body)
 
     started = time.perf_counter()
     inferences = classifier.classify(body, content_type)
