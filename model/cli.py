@@ -1,0 +1,110 @@
+"""`scones evaluate` and `scones train`: click commands the harness registers on the `scones` group."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from model.evaluate import (
+    DEFAULT_DATA_DIR,
+    EvaluationInputError,
+    EvaluationReport,
+    evaluate_directory,
+    evaluate_validation_split,
+    render_report,
+    write_confusion_png,
+)
+from model.inference import DEFAULT_MODEL_DIR, ImageClassifierModel, ModelArtifactError
+
+
+class CommandError(click.ClickException):
+    """One line on stderr ("Error: ..."), exit code 2, no traceback."""
+
+    exit_code = 2
+
+
+_PATH = click.Path(path_type=Path)
+
+
+@click.command("evaluate")
+@click.argument("directory", required=False, type=_PATH)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object: accuracy, n, per_class, confusion."
+)
+@click.option("--confusion-png", type=_PATH, help="Also draw the confusion matrix to this PNG file.")
+@click.option(
+    "--model-dir", type=_PATH, default=None, help=f"Model artifacts [default: {DEFAULT_MODEL_DIR}]."
+)
+@click.option(
+    "--validation-split",
+    is_flag=True,
+    help="Evaluate only the held-out files recorded in the model's metadata; DIRECTORY is then the "
+    f"training data root [default: {DEFAULT_DATA_DIR}].",
+)
+def evaluate(
+    directory: Path | None,
+    as_json: bool,
+    confusion_png: Path | None,
+    model_dir: Path | None,
+    validation_split: bool,
+) -> None:
+    """Evaluate the classifier on DIRECTORY/<class name>/<images>."""
+    if directory is None and not validation_split:
+        raise click.UsageError("give a DIRECTORY of class folders, or --validation-split")
+    try:
+        model = ImageClassifierModel.load(model_dir)
+        if validation_split:
+            report = evaluate_validation_split(model, directory or DEFAULT_DATA_DIR)
+        else:
+            assert directory is not None
+            report = evaluate_directory(directory, model)
+        if confusion_png is not None:
+            write_confusion_png(report, confusion_png)
+    except (EvaluationInputError, ModelArtifactError, OSError) as exc:
+        raise CommandError(str(exc)) from exc
+    _print_report(report, as_json, "validation split" if validation_split else str(directory))
+    if confusion_png is not None and not as_json:
+        click.echo(f"confusion matrix written to {confusion_png}")
+
+
+def _print_report(report: EvaluationReport, as_json: bool, title: str) -> None:
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+    else:
+        render_report(report, Console(), title=f"Evaluation on {title}")
+
+
+@click.command("train")
+@click.option(
+    "--data-dir", type=_PATH, default=None, help=f"One folder per class [default: {DEFAULT_DATA_DIR}]."
+)
+@click.option(
+    "--output-dir", type=_PATH, default=None, help=f"Where to write the model [default: {DEFAULT_MODEL_DIR}]."
+)
+@click.option("--epochs", type=int, default=None)
+@click.option("--lr", type=float, default=None, help="Peak learning rate of the one-cycle schedule.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--val-fraction", type=float, default=None, help="Held-out fraction of each class.")
+@click.option("--threads", type=int, default=None, help="torch CPU threads.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def train(no_progress: bool, **options: object) -> None:
+    """Train the CNN on a CPU and write classifier.onnx and metadata.json (needs the [train] extras)."""
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("onnx") is None:
+        raise CommandError("training needs PyTorch and ONNX: pip install -e '.[train]'")
+    from model import train as trainer
+
+    argv = [f"--{name.replace('_', '-')}={value}" for name, value in options.items() if value is not None]
+    if no_progress:
+        argv.append("--no-progress")
+    try:
+        trainer.main(argv)
+    except (EvaluationInputError, ModelArtifactError, OSError) as exc:
+        raise CommandError(str(exc)) from exc
+
+
+model_commands: list[click.Command] = [evaluate, train]

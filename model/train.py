@@ -1,0 +1,488 @@
+"""Train the bicycle/motorcycle CNN on a CPU and export it to ONNX plus metadata.json.
+
+Also a SageMaker script-mode entry point: it reads SM_CHANNEL_TRAIN and SM_MODEL_DIR and takes the
+hyperparameters as command-line arguments. The only module of the project that imports torch.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Run as a script (SageMaker script mode copies the repository and runs `python model/train.py`):
+    # make the project's `model` and `scones_common` packages importable as they are when installed.
+    _REPO = Path(__file__).resolve().parents[1]
+    sys.path[:0] = [str(_REPO), str(_REPO / "layers" / "common")]
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from model.evaluate import (
+    DEFAULT_DATA_DIR,
+    LabelledImage,
+    data_digest,
+    evaluate_validation_split,
+    list_labelled_images,
+    names_digest,
+)
+from model.inference import DEFAULT_MODEL_DIR, METADATA_FILE, MODEL_FILE, ImageClassifierModel, image_to_array
+from scones_common.images import decode_image
+
+INPUT_SIZE = (32, 32)  # height, width
+INPUT_NAME = "input"
+OUTPUT_NAME = "probabilities"
+OPSET = 18
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data_dir: Path
+    model_dir: Path
+    epochs: int = 60
+    lr: float = 0.1
+    batch_size: int = 64
+    seed: int = 20240611
+    val_fraction: float = 0.2
+    threads: int = 2
+    width: int = 16
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    cutout: int = 8
+    limit_per_class: int | None = None  # smoke tests train on a handful of images
+    progress: bool = True
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass
+class Split:
+    images: np.ndarray  # uint8 N x H x W x 3
+    labels: np.ndarray  # int64 N
+    names: list[str]  # relative file names, e.g. "bicycle/bicycle_s_000017.png"
+
+
+def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices of (train, validation): `fraction` of each class, drawn with its own seeded generator."""
+    rng = np.random.default_rng(seed)
+    train: list[int] = []
+    validation: list[int] = []
+    for label in sorted(set(labels)):
+        members = [i for i, value in enumerate(labels) if value == label]
+        shuffled = rng.permutation(members).tolist()
+        n_val = round(len(members) * fraction)
+        validation.extend(shuffled[:n_val])
+        train.extend(shuffled[n_val:])
+    return sorted(train), sorted(validation)
+
+
+def load_pixels(images: Sequence[LabelledImage]) -> np.ndarray:
+    """Decode and resize exactly as the server does (same decoder, same resize)."""
+    width_height = (INPUT_SIZE[1], INPUT_SIZE[0])
+    return np.stack([image_to_array(decode_image(item.path.read_bytes()), width_height) for item in images])
+
+
+def take(pixels: np.ndarray, labels: np.ndarray, names: list[str], indices: list[int]) -> Split:
+    return Split(pixels[indices], labels[indices], [names[i] for i in indices])
+
+
+def limit_per_class(images: list[LabelledImage], limit: int | None) -> list[LabelledImage]:
+    if limit is None:
+        return images
+    kept: dict[str, int] = {}
+    chosen = []
+    for image in images:
+        if kept.get(image.label, 0) < limit:
+            kept[image.label] = kept.get(image.label, 0) + 1
+            chosen.append(image)
+    return chosen
+
+
+def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std on [0, 1], from the training split only."""
+    scaled = images.reshape(-1, 3).astype(np.float64) / 255.0
+    return scaled.mean(axis=0).round(6).tolist(), scaled.std(axis=0).round(6).tolist()
+
+
+def to_tensor(images: np.ndarray, mean: list[float], std: list[float]) -> torch.Tensor:
+    """uint8 NHWC to normalised float32 NCHW, the same arithmetic as ImageClassifierModel.to_input."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+
+
+# ---------------------------------------------------------------- augmentation (torch only, no torchvision)
+
+
+def random_crop(batch: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """A random HxW window of the reflect-padded batch, a different offset per image."""
+    n, _, height, width = batch.shape
+    padded = F.pad(batch, (padding,) * 4, mode="reflect")
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    rows = (dy[:, None] + torch.arange(height)[None, :])[:, None, :, None]  # n,1,H,1
+    cols = (dx[:, None] + torch.arange(width)[None, :])[:, None, None, :]  # n,1,1,W
+    index = torch.arange(n)[:, None, None, None]
+    channel = torch.arange(batch.shape[1])[None, :, None, None]
+    return padded[index, channel, rows, cols]
+
+
+def random_flip(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    flip = torch.rand(batch.shape[0], generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], batch.flip(3), batch)
+
+
+def colour_jitter(batch: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
+    """Light brightness and contrast jitter, applied in normalised space (a shift and a scale)."""
+    n = batch.shape[0]
+    brightness = (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * strength
+    contrast = 1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * strength
+    mean = batch.mean(dim=(1, 2, 3), keepdim=True)
+    return (batch - mean) * contrast + mean + brightness
+
+
+def cutout(batch: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero (the dataset mean, after normalisation) one random size x size square per image."""
+    if size <= 0:
+        return batch
+    n, _, height, width = batch.shape
+    cy = torch.randint(0, height, (n, 1, 1), generator=generator)
+    cx = torch.randint(0, width, (n, 1, 1), generator=generator)
+    ys = torch.arange(height)[None, :, None]
+    xs = torch.arange(width)[None, None, :]
+    inside = ((ys - cy).abs() <= size // 2) & ((xs - cx).abs() <= size // 2)  # n,H,W
+    return batch.masked_fill(inside[:, None], 0.0)
+
+
+def augment(batch: torch.Tensor, generator: torch.Generator, cutout_size: int = 0) -> torch.Tensor:
+    cropped = random_flip(random_crop(batch, 4, generator), generator)
+    return cutout(colour_jitter(cropped, 0.2, generator), cutout_size, generator)
+
+
+# ---------------------------------------------------------------- network
+
+
+def conv_bn(c_in: int, c_out: int, pool: bool = False) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+class Residual(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(conv_bn(channels, channels), conv_bn(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def build_network(width: int, n_classes: int) -> nn.Module:
+    """ResNet-9 layout (the DAWNBench CIFAR recipe) at a fraction of its width: small and fast on a CPU."""
+    return nn.Sequential(
+        conv_bn(3, width),
+        conv_bn(width, 2 * width, pool=True),  # 16x16
+        Residual(2 * width),
+        conv_bn(2 * width, 4 * width, pool=True),  # 8x8
+        conv_bn(4 * width, 8 * width, pool=True),  # 4x4
+        Residual(8 * width),
+        nn.AdaptiveMaxPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8 * width, n_classes),
+        Scale(0.125),
+    )
+
+
+class Scale(nn.Module):
+    """ResNet-9's fixed logit scale: max-pooled features are large; unscaled logits start overconfident."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+
+class WithSoftmax(nn.Module):
+    """The exported graph answers probabilities, as the built-in algorithm does, not logits."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.network(x), dim=1)
+
+
+# ---------------------------------------------------------------- training
+
+
+def seed_everything(seed: int, threads: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    return torch.Generator().manual_seed(seed)
+
+
+def accuracy(network: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    network.eval()
+    with torch.no_grad():
+        predicted = torch.cat([network(chunk).argmax(1) for chunk in x.split(256)])
+    network.train()
+    return float((predicted == y).float().mean()) if len(y) else float("nan")
+
+
+def fit(
+    network: nn.Module,
+    train: Split,
+    val: Split,
+    config: TrainConfig,
+    stats: tuple[list[float], list[float]],
+    generator: torch.Generator,
+) -> float:
+    """SGD + Nesterov with a one-cycle schedule and label smoothing; returns the last epoch's mean loss."""
+    x_train, y_train = to_tensor(train.images, *stats), torch.from_numpy(train.labels)
+    x_val, y_val = to_tensor(val.images, *stats), torch.from_numpy(val.labels)
+    steps_per_epoch = max(1, -(-len(y_train) // config.batch_size))
+    optimiser = torch.optim.SGD(
+        network.parameters(), lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch, pct_start=0.25
+    )
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    network.train()
+    mean_loss = float("nan")
+    bar = tqdm(range(1, config.epochs + 1), desc="training", unit="epoch", disable=not config.progress)
+    for epoch in bar:
+        order = torch.randperm(len(y_train), generator=generator)
+        total = 0.0
+        for batch in order.split(config.batch_size):
+            inputs = augment(x_train[batch], generator, config.cutout).contiguous(
+                memory_format=torch.channels_last
+            )
+            loss = loss_fn(network(inputs), y_train[batch])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += loss.item() * len(batch)
+        mean_loss = total / len(y_train)
+        # Shown, never used to pick an epoch or a recipe: the last epoch's model is the one exported.
+        bar.set_postfix(
+            epoch=epoch, loss=f"{mean_loss:.4f}", val_acc=f"{accuracy(network, x_val, y_val):.4f}"
+        )
+    network.eval()
+    return mean_loss
+
+
+def export_onnx(network: nn.Module, path: Path) -> None:
+    """float32 NCHW [N,3,H,W] named "input" -> softmax "probabilities", dynamic batch."""
+    # Module.to(memory_format=...) is documented but missing from torch's type stubs.
+    network = network.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    wrapped = WithSoftmax(network).eval()
+    example = torch.zeros(2, 3, *INPUT_SIZE)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    program = torch.onnx.export(
+        wrapped,
+        (example,),
+        dynamo=True,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        opset_version=OPSET,
+        dynamic_shapes=({0: batch},),
+        external_data=False,
+        verbose=False,
+    )
+    assert program is not None
+    program.optimize()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    program.save(str(path), external_data=False)
+    onnx.checker.check_model(str(path))
+
+
+def library_versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Train, export classifier.onnx and metadata.json to config.model_dir; returns the metadata."""
+    started = time.perf_counter()
+    generator = seed_everything(config.seed, config.threads)
+    listed = limit_per_class(list_labelled_images(config.data_dir), config.limit_per_class)
+    class_names = sorted({image.label for image in listed})
+    names = [image.relative_name(config.data_dir) for image in listed]
+    labels = np.array([class_names.index(image.label) for image in listed], dtype=np.int64)
+    pixels = load_pixels(listed)
+    train_idx, val_idx = stratified_split(labels.tolist(), config.val_fraction, config.seed)
+    train_split, val_split = take(pixels, labels, names, train_idx), take(pixels, labels, names, val_idx)
+    stats = channel_stats(train_split.images)
+
+    # channels_last: oneDNN's faster convolution layout on CPU (about 25% per step here).
+    network = build_network(config.width, len(class_names))
+    network = network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    final_loss = fit(network, train_split, val_split, config, stats, generator)
+    training_seconds = time.perf_counter() - started
+
+    model_path = config.model_dir / MODEL_FILE
+    export_onnx(network, model_path)
+    metadata = build_metadata(
+        config,
+        class_names,
+        stats,
+        listed,
+        train_split,
+        val_split,
+        final_loss,
+        training_seconds,
+        network,
+        model_path,
+    )
+    write_metadata(config.model_dir, metadata)
+    if val_split.names:
+        # The reported accuracy is the served artifact's (ONNX through the inference path), so
+        # `scones evaluate --validation-split` reproduces it exactly.
+        report = evaluate_validation_split(ImageClassifierModel.load(config.model_dir), config.data_dir)
+        metadata["validation"].update(accuracy=report.accuracy, correct=round(report.accuracy * report.n))
+        write_metadata(config.model_dir, metadata)
+    return metadata
+
+
+def build_metadata(
+    config: TrainConfig,
+    class_names: list[str],
+    stats: tuple[list[float], list[float]],
+    listed: list[LabelledImage],
+    train_split: Split,
+    val_split: Split,
+    final_loss: float,
+    training_seconds: float,
+    network: nn.Module,
+    model_path: Path,
+) -> dict[str, Any]:
+    hyperparameters = {
+        k: v for k, v in asdict(config).items() if k not in ("data_dir", "model_dir", "progress")
+    }
+    return {
+        "model_file": MODEL_FILE,
+        "model_sha256": sha256_file(model_path),
+        "class_names": class_names,
+        "input_name": INPUT_NAME,
+        "output_name": OUTPUT_NAME,
+        "input_size": list(INPUT_SIZE),
+        "input_layout": "NCHW float32, RGB, resized with Pillow bilinear (antialiased) to input_size",
+        "normalization": {"mean": stats[0], "std": stats[1], "applied_to": "pixel / 255"},
+        "opset": OPSET,
+        "validation": {
+            "accuracy": None,  # filled in from the exported ONNX model
+            "n": len(val_split.names),
+            "fraction": config.val_fraction,
+            "seed": config.seed,
+            "files_sha256": names_digest(val_split.names),
+            "files": val_split.names,
+        },
+        "training": {
+            "data_digest": data_digest(listed, config.data_dir),
+            "n_images": len(listed),
+            "n_train": len(train_split.names),
+            "seed": config.seed,
+            "epochs": config.epochs,
+            "seconds": round(training_seconds, 1),
+            "final_train_loss": round(final_loss, 4),
+            "threads": config.threads,
+            "hyperparameters": hyperparameters,
+            "architecture": f"ResNet-9 layout, width {config.width}, max-pool head",
+            "parameters": sum(p.numel() for p in network.parameters()),
+            "recipe": "SGD Nesterov momentum 0.9, OneCycle LR, label smoothing, random crop (pad 4, "
+            "reflect) + horizontal flip + brightness/contrast jitter; last epoch exported, no early stopping",
+        },
+        "versions": library_versions(),
+    }
+
+
+def write_metadata(model_dir: Path, metadata: dict[str, Any]) -> None:
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+
+
+# ---------------------------------------------------------------- command line / SageMaker entry point
+
+
+def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
+    defaults = TrainConfig(data_dir=DEFAULT_DATA_DIR, model_dir=DEFAULT_MODEL_DIR)
+    parser = argparse.ArgumentParser(description=__doc__)
+    # SageMaker passes the channel and model locations as environment variables.
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("SM_CHANNEL_TRAIN", defaults.data_dir))
+    )
+    parser.add_argument(
+        "--model-dir",
+        "--output-dir",
+        dest="model_dir",
+        type=Path,
+        default=Path(os.environ.get("SM_MODEL_DIR", defaults.model_dir)),
+    )
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
+    parser.add_argument("--threads", type=int, default=defaults.threads)
+    parser.add_argument("--width", type=int, default=defaults.width)
+    parser.add_argument("--cutout", type=int, default=defaults.cutout, help="cutout square side (0: off)")
+    parser.add_argument(
+        "--limit-per-class", type=int, default=None, help="train on the first N images per class"
+    )
+    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.val_fraction < 1.0:
+        parser.error("--val-fraction must be in [0, 1)")
+    return TrainConfig(**vars(args))
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    config = parse_args(argv)
+    metadata = train(config)
+    validation, training = metadata["validation"], metadata["training"]
+    print(
+        f"wrote {config.model_dir / MODEL_FILE} ({(config.model_dir / MODEL_FILE).stat().st_size:,} bytes); "
+        f"validation accuracy {validation['accuracy']} on n={validation['n']}; "
+        f"training {training['seconds']} s"
+    )
+    return metadata
+
+
+if __name__ == "__main__":
+    main()
