@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 EXTRAS ?= dev
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 comma := ,
+# One stamp per set of extras, so `make test` after `make install EXTRAS=dev,train` installs nothing.
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 .PHONY: install demo test lint format sam-checks bench-model train clean
 

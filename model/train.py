@@ -291,7 +291,7 @@ def fit(
             schedule.step()
             total += loss.item() * len(batch)
         mean_loss = total / len(y_train)
-        # Shown, never used to pick an epoch or a recipe: the last epoch's model is the one exported.
+        # Shown for information only: the last epoch's model is exported, no epoch is picked on it.
         bar.set_postfix(
             epoch=epoch, loss=f"{mean_loss:.4f}", val_acc=f"{accuracy(network, x_val, y_val):.4f}"
         )
