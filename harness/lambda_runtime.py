@@ -203,7 +203,11 @@ class LocalFunction:
             for warning in caught:
                 self._sink.write(f"{warning.category.__name__}: {warning.message}\n")
             duration_ms = (time.perf_counter() - started) * 1000.0
-        if error is None and len(payload) > MAX_SYNC_PAYLOAD_BYTES:
+        if duration_ms > self.spec.timeout_seconds * 1000.0:
+            # Lambda would have stopped the function at its Timeout; a thread cannot be stopped, so the
+            # harness discards the late result and reports what Lambda reports.
+            payload, error = _timed_out(self.spec.timeout_seconds), "Unhandled"
+        elif error is None and len(payload) > MAX_SYNC_PAYLOAD_BYTES:
             payload, error = _response_too_large(len(payload)), "Unhandled"
         return InvocationResult(payload, error, duration_ms, self._sink.take())
 
@@ -226,6 +230,15 @@ def _error_payload(exc: BaseException) -> bytes:
             "errorType": type(exc).__name__,
             "requestId": "",
             "stackTrace": traceback.format_tb(exc.__traceback__),
+        }
+    ).encode()
+
+
+def _timed_out(timeout_seconds: int) -> bytes:
+    return json.dumps(
+        {
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": f"Task timed out after {timeout_seconds:.2f} seconds",
         }
     ).encode()
 

@@ -7,6 +7,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -91,8 +92,11 @@ def load_model(model_dir: Path | None = None) -> ServesModel:
 class LocalWorkflow:
     """Context manager: set up moto, the hooks, the bucket and the state machine; run executions.
 
-    The harness adapts the environment, never the handlers: it sets fake credentials and a region,
-    answers Lambda and SageMaker calls through botocore hooks, and shortens nothing in the ASL.
+    The harness adapts the environment, never the handlers: it sets fake credentials and a region and
+    answers Lambda and SageMaker calls through botocore hooks. The one change to the definition is
+    `retry_delay_cap_seconds`: moto really sleeps between retries, so locally every Retry waits at
+    most that long (attempt counts, backoff order and jitter stay as deployed); None keeps the
+    deployed intervals.
     """
 
     def __init__(
@@ -103,6 +107,7 @@ class LocalWorkflow:
         template_path: Path | None = None,
         log_dir: Path | None = None,
         parameter_overrides: dict[str, str] | None = None,
+        retry_delay_cap_seconds: int | None = 1,
     ) -> None:
         overrides = dict(parameter_overrides or {})
         if threshold is not None:
@@ -110,6 +115,7 @@ class LocalWorkflow:
         self.stack: Stack = read_stack(template_path, overrides)
         self.log_dir = log_dir
         self._model = model
+        self._retry_delay_cap = retry_delay_cap_seconds
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._saved_env: dict[str, str] = {}
         self.functions: dict[str, LocalFunction] = {}
@@ -159,11 +165,22 @@ class LocalWorkflow:
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         machine = self.sfn.create_state_machine(
             name="ImageClassificationStateMachine",
-            definition=self.stack.state_machine.definition(),
+            definition=self.definition(),
             roleArn=_LOCAL_ROLE_ARN,
             type="STANDARD",
         )
         self.state_machine_arn = machine["stateMachineArn"]
+
+    def definition(self) -> str:
+        """The ASL with DefinitionSubstitutions applied, and retry delays capped for local runs."""
+        text = self.stack.state_machine.definition()
+        if self._retry_delay_cap is None:
+            return text
+        definition = json.loads(text)
+        for retrier in _retriers(definition):
+            retrier["IntervalSeconds"] = min(int(retrier.get("IntervalSeconds", 1)), self._retry_delay_cap)
+            retrier["MaxDelaySeconds"] = min(int(retrier.get("MaxDelaySeconds", 3600)), self._retry_delay_cap)
+        return json.dumps(definition)
 
     def __exit__(self, *exc_info: object) -> None:
         try:
@@ -227,6 +244,19 @@ class LocalWorkflow:
         function = self.functions[self.stack.function_by_name(name).function_name]
         result = function.invoke(event)
         return result.json(), result.function_error
+
+
+def _retriers(node: Any) -> Iterator[dict[str, Any]]:
+    """Every Retry entry, in nested Parallel branches and Map item processors too."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Retry" and isinstance(value, list):
+                yield from (r for r in value if isinstance(r, dict))
+            else:
+                yield from _retriers(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _retriers(item)
 
 
 def _state_timings(history: list[dict[str, Any]]) -> list[StateTiming]:

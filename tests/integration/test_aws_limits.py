@@ -20,6 +20,7 @@ Resources:
     Properties:
       CodeUri: echo/
       Handler: app.lambda_handler
+      Timeout: 1
       Environment:
         Variables:
           REPEAT: "1"
@@ -33,8 +34,10 @@ Resources:
 
 HANDLER = """
 import os
+import time
 
 def lambda_handler(event, context):
+    time.sleep(event.get("sleep", 0))
     return {"data": "x" * int(event["size"]), "repeat": os.environ["REPEAT"]}
 """
 
@@ -84,3 +87,11 @@ def test_execution_input_over_256_kb_is_refused(echo_workflow: LocalWorkflow) ->
 
     with pytest.raises(ExecutionInputTooLargeError):
         echo_workflow.start({"size": 1, "padding": "x" * 300_000})
+
+
+def test_function_past_its_timeout_fails_like_lambda(echo_workflow: LocalWorkflow) -> None:
+    # Given a function with Timeout: 1 that takes 1.3 s
+    result = echo_workflow.wait(echo_workflow.start({"size": 1, "sleep": 1.3}))
+    # Then the state fails with the error Lambda reports, and its late result is discarded
+    assert (result.status, result.error) == ("FAILED", "Sandbox.Timedout")
+    assert "Task timed out after 1.00 seconds" in (result.cause or "")

@@ -148,3 +148,37 @@ def test_real_model_classifies_the_bundled_samples(tmp_path) -> None:
         assert result.output is not None and abs(sum(result.output["inferences"]) - 1.0) < 1e-3
     correct = sum(1 for s, r in results if r.output and r.output["label"] == s.expected)
     assert correct >= len(samples) - 1
+
+
+def test_transient_endpoint_errors_are_retried_then_succeed(
+    stub_workflow: LocalWorkflow, bicycle_png: bytes
+) -> None:
+    # Given an endpoint that throttles twice, then answers
+    assert stub_workflow.endpoint is not None
+    stub_workflow.endpoint.inject("ThrottlingException", times=2)
+    # When an image runs
+    result = stub_workflow.run(stub_workflow.upload(bicycle_png, "test/a.png"))
+    # Then the ASL's Retry absorbed both failures: three attempts in the history
+    assert result.status == "SUCCEEDED", result.message
+    assert result.attempts("ClassifyImage") == 3
+
+
+def test_endpoint_that_stays_unavailable_fails_after_the_retries(
+    stub_workflow: LocalWorkflow, bicycle_png: bytes
+) -> None:
+    assert stub_workflow.endpoint is not None
+    stub_workflow.endpoint.inject("ServiceUnavailable", times=10)
+    result = stub_workflow.run(stub_workflow.upload(bicycle_png, "test/a.png"))
+    assert (result.status, result.error) == ("FAILED", "EndpointUnavailableError")
+    assert result.attempts("ClassifyImage") == 5  # the first call and MaxAttempts 4
+
+
+def test_local_retry_delays_are_capped_but_attempts_are_not(stub_workflow: LocalWorkflow) -> None:
+    deployed = json.loads(stub_workflow.stack.state_machine.definition())
+    local = json.loads(stub_workflow.definition())
+    for name, state in deployed["States"].items():
+        for mine, theirs in zip(local["States"][name].get("Retry", []), state.get("Retry", []), strict=True):
+            assert (
+                mine["MaxAttempts"] == theirs["MaxAttempts"] and mine["BackoffRate"] == theirs["BackoffRate"]
+            )
+            assert mine["IntervalSeconds"] <= 1 and mine["MaxDelaySeconds"] <= 1
