@@ -209,7 +209,8 @@ def write_confusion_png(report: EvaluationReport, path: Path, cell: int = 96) ->
             shade = int(255 - 200 * count / peak)
             box = (margin + j * cell, margin + i * cell, margin + (j + 1) * cell, margin + (i + 1) * cell)
             draw.rectangle(box, fill=(shade, shade, 255), outline="black")
-            draw.text(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), str(count), fill="black", anchor="mm")
+            ink = "white" if shade < 128 else "black"
+            draw.text(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), str(count), fill=ink, anchor="mm")
     for index, name in enumerate(names):
         center = margin + index * cell + cell / 2
         draw.text((center, margin - 10), name, fill="black", anchor="md")

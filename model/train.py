@@ -18,10 +18,12 @@ if __package__ in (None, ""):
 import argparse
 import hashlib
 import json
+import logging
 import os
 import platform
 import random
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -303,20 +305,23 @@ def export_onnx(network: nn.Module, path: Path) -> None:
     """float32 NCHW [N,3,H,W] named "input" -> softmax "probabilities", dynamic batch."""
     # Module.to(memory_format=...) is documented but missing from torch's type stubs.
     network = network.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
-    wrapped = WithSoftmax(network).eval()
-    example = torch.zeros(2, 3, *INPUT_SIZE)
     batch = torch.export.Dim("batch", min=1, max=4096)
-    program = torch.onnx.export(
-        wrapped,
-        (example,),
-        dynamo=True,
-        input_names=[INPUT_NAME],
-        output_names=[OUTPUT_NAME],
-        opset_version=OPSET,
-        dynamic_shapes=({0: batch},),
-        external_data=False,
-        verbose=False,
-    )
+    # torch 2.13's exporter logs a warning per missing torchvision op and a FutureWarning from its own
+    # internals: noise for a model that uses neither.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        program = torch.onnx.export(
+            WithSoftmax(network).eval(),
+            (torch.zeros(2, 3, *INPUT_SIZE),),
+            dynamo=True,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=OPSET,
+            dynamic_shapes=({0: batch},),
+            external_data=False,
+            verbose=False,
+        )
     assert program is not None
     program.optimize()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -426,7 +431,8 @@ def build_metadata(
             "architecture": f"ResNet-9 layout, width {config.width}, max-pool head",
             "parameters": sum(p.numel() for p in network.parameters()),
             "recipe": "SGD Nesterov momentum 0.9, OneCycle LR, label smoothing, random crop (pad 4, "
-            "reflect) + horizontal flip + brightness/contrast jitter; last epoch exported, no early stopping",
+            "reflect) + horizontal flip + brightness/contrast jitter + cutout; last epoch exported, "
+            "no early stopping",
         },
         "versions": library_versions(),
     }
