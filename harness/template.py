@@ -12,6 +12,7 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
+LOCAL_STATE_MACHINE_NAME = "ImageClassificationStateMachine"
 
 
 class CfnTag:
@@ -85,7 +86,11 @@ class Stack:
     state_machine: StateMachineSpec
     parameters: dict[str, str]
     bucket_name: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Queues and topics the harness creates in moto, by logical id (their names are the logical ids).
+    queues: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    resources: dict[str, Any] = field(default_factory=dict, repr=False)
+    resolver: Any = field(default=None, repr=False)
 
     def function_by_name(self, name: str) -> FunctionSpec:
         """By logical id (ClassifyImageFunction) or by folder name (classify_image)."""
@@ -192,6 +197,21 @@ def read_stack(
     for lid in bucket_ids:
         attributes[lid] = bucket
         attributes[f"{lid}.Arn"] = f"arn:aws:s3:::{bucket}"
+    queues = [lid for lid, res in resources.items() if res.get("Type") == "AWS::SQS::Queue"]
+    topics = [lid for lid, res in resources.items() if res.get("Type") == "AWS::SNS::Topic"]
+    for lid in queues:
+        attributes[lid] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{lid}"
+        attributes[f"{lid}.Arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{lid}"
+        attributes[f"{lid}.QueueName"] = lid
+    for lid in topics:
+        attributes[lid] = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{lid}"
+        attributes[f"{lid}.TopicArn"] = attributes[lid]
+        attributes[f"{lid}.TopicName"] = lid
+    for lid, res in resources.items():
+        if res.get("Type") == "AWS::Serverless::StateMachine":
+            attributes[lid] = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{LOCAL_STATE_MACHINE_NAME}"
+            attributes[f"{lid}.Arn"] = attributes[lid]
+            attributes[f"{lid}.Name"] = LOCAL_STATE_MACHINE_NAME
     for lid in functions_raw:
         attributes[lid] = lid
         attributes[f"{lid}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{lid}"
@@ -226,4 +246,8 @@ def read_stack(
         state_machine=StateMachineSpec(lid, (root / str(props["DefinitionUri"])).resolve(), substitutions),
         parameters=parameters,
         bucket_name=bucket,
+        queues=queues,
+        topics=topics,
+        resources=resources,
+        resolver=resolver,
     )

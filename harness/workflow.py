@@ -19,7 +19,7 @@ from moto import mock_aws
 from harness.aws_hooks import AwsHooks
 from harness.endpoint import LocalEndpoint, ServesModel
 from harness.lambda_runtime import MAX_STATE_PAYLOAD_BYTES, LocalFunction
-from harness.template import ACCOUNT_ID, REGION, Stack, read_stack
+from harness.template import ACCOUNT_ID, LOCAL_STATE_MACHINE_NAME, REGION, Stack, read_stack
 
 _LOCAL_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/scones-local-state-machine"
 _TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -162,9 +162,15 @@ class LocalWorkflow:
 
         self.s3 = boto3.client("s3", region_name=REGION)
         self.s3.create_bucket(Bucket=self.bucket)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        for queue in self.stack.queues:
+            self.sqs.create_queue(QueueName=queue)
+        self.sns = boto3.client("sns", region_name=REGION)
+        for topic in self.stack.topics:
+            self.sns.create_topic(Name=topic)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         machine = self.sfn.create_state_machine(
-            name="ImageClassificationStateMachine",
+            name=LOCAL_STATE_MACHINE_NAME,
             definition=self.definition(),
             roleArn=_LOCAL_ROLE_ARN,
             type="STANDARD",

@@ -92,10 +92,21 @@ def test_every_task_has_a_timeout(asl: dict[str, Any]) -> None:
             assert state.get("TimeoutSeconds") or state.get("TimeoutSecondsPath"), f"{where}/{name}"
 
 
-def test_every_task_retries_transient_lambda_errors(asl: dict[str, Any]) -> None:
-    # Given every Task
+def is_lambda_task(state: dict[str, Any]) -> bool:
+    return state["Type"] == "Task" and ":lambda:" in str(state.get("Resource", ""))
+
+
+def test_every_task_retries_something(asl: dict[str, Any]) -> None:
+    # Given every Task (Lambda, SQS...) / Then transient failures of its service get another try
     for where, name, state in all_states(asl):
-        if state["Type"] != "Task":
+        if state["Type"] == "Task":
+            assert state.get("Retry"), f"{where}/{name} has no Retry"
+
+
+def test_every_lambda_task_retries_transient_lambda_errors(asl: dict[str, Any]) -> None:
+    # Given every Lambda Task
+    for where, name, state in all_states(asl):
+        if not is_lambda_task(state):
             continue
         # When its retriers' error lists are read
         retried = [set(retrier["ErrorEquals"]) for retrier in state.get("Retry", [])]
@@ -156,11 +167,19 @@ def test_fail_states_read_what_their_catchers_wrote(asl: dict[str, Any]) -> None
                     if not path:
                         continue
                     # When the Fail state's path is compared with where the catcher put the error
+                    # (or where the catcher that led into this state put an earlier one, which a
+                    # catcher writing elsewhere leaves in place: KeepForReview -> ThresholdConfidenceNotMet)
                     result_path = catcher.get("ResultPath", "$")
-                    # Then the path reads inside the error output (Error and Cause), not elsewhere
-                    prefix = f"{result_path}." if result_path != "$" else "$."
+                    upstream = [
+                        c.get("ResultPath", "$")
+                        for other in machine["States"].values()
+                        for c in other.get("Catch", [])
+                        if c["Next"] == name and c.get("ResultPath", "$") != result_path
+                    ]
+                    # Then the path reads inside an error output (Error and Cause), not elsewhere
+                    prefixes = [f"{p}." if p != "$" else "$." for p in [result_path, *upstream]]
                     where_next = f"{where}/{name} -> {catcher['Next']}"
-                    assert path.startswith(prefix), (
+                    assert any(path.startswith(prefix) for prefix in prefixes), (
                         f"{where_next}: caught into {result_path}, but {path_field} reads {path}"
                     )
 
