@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,13 @@ class AwsHooks:
         self.functions = functions
         self.endpoints = endpoints
         self.lambda_observers: list[Callable[[str, Any, bytes, str | None], None]] = []
+        self._lambda_faults: dict[str, deque[tuple[int, str]]] = {}
+
+    def inject_lambda_fault(self, function_name: str, code: str, status: int = 500, times: int = 1) -> None:
+        """The next `times` invokes of a function fail in the Lambda service itself (never reaching the
+        handler), e.g. ServiceException (500) or TooManyRequestsException (429): Step Functions names
+        them Lambda.<code>."""
+        self._lambda_faults.setdefault(function_name, deque()).extend([(status, code)] * times)
 
     def register(self, events: BaseEventHooks) -> None:
         for service, operation, handler in (
@@ -63,6 +71,10 @@ class AwsHooks:
             return _error(
                 404, "ResourceNotFoundException", f"Function not found: {params.get('FunctionName')}"
             )
+        faults = self._lambda_faults.get(function.spec.function_name)
+        if faults:
+            status, code = faults.popleft()
+            return _error(status, code, f"injected {code}")
         raw = params.get("Payload", b"{}")
         event = json.loads(raw.read() if hasattr(raw, "read") else raw or b"{}")
         try:

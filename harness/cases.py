@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from harness.endpoint import EndpointFault
 from harness.samples import bundled_images, large_photo
+from harness.workflow import LocalWorkflow
 
 
 def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -149,3 +151,134 @@ EVENT_CASES: tuple[InputEventCase, ...] = (
     ),
     InputEventCase("empty object {}", {}, "InvalidInputError"),
 )
+
+
+@dataclass(frozen=True)
+class FaultCase:
+    """A failure injected at the local endpoint or in the Lambda service, and what the ASL must do."""
+
+    name: str
+    state: str  # the Task whose attempts are counted
+    times: int  # how many calls in a row fail
+    outcome: str  # "SUCCEEDED" (retried until it worked) or the execution's error
+    attempts: int  # calls of the Task's resource, from the execution history
+    endpoint_fault: str | EndpointFault | None = None
+    lambda_fault: tuple[str, str, int] | None = None  # (function, error code, HTTP status)
+
+
+_MODEL_OUTPUT = "InvalidModelOutputError"
+FAULT_CASES: tuple[FaultCase, ...] = (
+    FaultCase("SageMaker ModelError", "ClassifyImage", 1, "EndpointError", 1, endpoint_fault="ModelError"),
+    FaultCase(
+        "SageMaker ValidationError", "ClassifyImage", 1, "EndpointError", 1, endpoint_fault="ValidationError"
+    ),
+    FaultCase(
+        "SageMaker throttling x2", "ClassifyImage", 2, "SUCCEEDED", 3, endpoint_fault="ThrottlingException"
+    ),
+    FaultCase(
+        "ModelNotReadyException x2",
+        "ClassifyImage",
+        2,
+        "SUCCEEDED",
+        3,
+        endpoint_fault="ModelNotReadyException",
+    ),
+    FaultCase(
+        "ServiceUnavailable x2", "ClassifyImage", 2, "SUCCEEDED", 3, endpoint_fault="ServiceUnavailable"
+    ),
+    FaultCase("InternalFailure x2", "ClassifyImage", 2, "SUCCEEDED", 3, endpoint_fault="InternalFailure"),
+    FaultCase(
+        "ServiceUnavailable, never recovers",
+        "ClassifyImage",
+        10,
+        "EndpointUnavailableError",
+        5,
+        endpoint_fault="ServiceUnavailable",
+    ),
+    FaultCase(
+        "model slower than the 60 s invocation timeout",
+        "ClassifyImage",
+        1,
+        "EndpointError",
+        1,
+        endpoint_fault=EndpointFault(delay_seconds=3600.0),
+    ),
+    FaultCase(
+        "model output not JSON",
+        "ClassifyImage",
+        1,
+        _MODEL_OUTPUT,
+        1,
+        endpoint_fault=EndpointFault(body=b"<html>"),
+    ),
+    FaultCase(
+        "model output wrong length",
+        "ClassifyImage",
+        1,
+        _MODEL_OUTPUT,
+        1,
+        endpoint_fault=EndpointFault(body=b"[1.0]"),
+    ),
+    FaultCase(
+        "model output NaN",
+        "ClassifyImage",
+        1,
+        _MODEL_OUTPUT,
+        1,
+        endpoint_fault=EndpointFault(body=b"[NaN, 0.5]"),
+    ),
+    FaultCase(
+        "model output negative",
+        "ClassifyImage",
+        1,
+        _MODEL_OUTPUT,
+        1,
+        endpoint_fault=EndpointFault(body=b"[-0.5, 1.5]"),
+    ),
+    FaultCase(
+        "model output sums to 0.4",
+        "ClassifyImage",
+        1,
+        _MODEL_OUTPUT,
+        1,
+        endpoint_fault=EndpointFault(body=b"[0.2, 0.2]"),
+    ),
+    *(
+        FaultCase(
+            f"Lambda.{code} x2",
+            "ClassifyImage",
+            2,
+            "SUCCEEDED",
+            3,
+            lambda_fault=("ClassifyImageFunction", code, status),
+        )
+        for code, status in (
+            ("ServiceException", 500),
+            ("AWSLambdaException", 500),
+            ("SdkClientException", 500),
+            ("TooManyRequestsException", 429),
+        )
+    ),
+    FaultCase(
+        "Lambda.ServiceException, never recovers",
+        "SerializeImageData",
+        10,
+        "Lambda.ServiceException",
+        4,
+        lambda_fault=("SerializeImageDataFunction", "ServiceException", 500),
+    ),
+)
+
+
+def apply_fault(
+    workflow: LocalWorkflow, case: FaultCase, invocation_timeout_seconds: float | None = None
+) -> None:
+    """Arm the workflow's endpoint or Lambda hook with the case's fault."""
+    assert workflow.endpoint is not None and workflow.hooks is not None
+    if invocation_timeout_seconds is not None:
+        workflow.endpoint.invocation_timeout_seconds = invocation_timeout_seconds
+    if case.endpoint_fault is not None:
+        workflow.endpoint.inject(case.endpoint_fault, times=case.times)
+    if case.lambda_fault is not None:
+        function, code, status = case.lambda_fault
+        workflow.hooks.inject_lambda_fault(function, code, status, times=case.times)

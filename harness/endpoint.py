@@ -56,10 +56,17 @@ class EndpointCall:
     seconds: float
 
 
+# SageMaker gives a real-time model 60 s to answer, then fails the call with ModelError.
+INVOCATION_TIMEOUT_SECONDS = 60.0
+
+
 class LocalEndpoint:
-    def __init__(self, name: str, model: ServesModel) -> None:
+    def __init__(
+        self, name: str, model: ServesModel, invocation_timeout_seconds: float = INVOCATION_TIMEOUT_SECONDS
+    ) -> None:
         self.name = name
         self.model = model
+        self.invocation_timeout_seconds = invocation_timeout_seconds
         self.calls: list[EndpointCall] = []
         self._faults: deque[EndpointFault] = deque()
         self._lock = threading.Lock()
@@ -89,6 +96,13 @@ class LocalEndpoint:
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
         if fault is not None:
+            if fault.delay_seconds > self.invocation_timeout_seconds:
+                time.sleep(self.invocation_timeout_seconds)
+                raise EndpointErrorResponse(
+                    "ModelError",
+                    424,
+                    "Your invocation timed out while waiting for a response from container primary.",
+                )
             if fault.delay_seconds:
                 time.sleep(fault.delay_seconds)
             if fault.code:

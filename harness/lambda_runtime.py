@@ -50,6 +50,14 @@ def _private_modules() -> Iterator[None]:
         sys.modules.update(saved)
 
 
+def wait_for_running_invocations(timeout_seconds: float) -> bool:
+    """Block until no handler is running (a timed-out one may still be), or until the timeout."""
+    if _INVOKE_LOCK.acquire(timeout=timeout_seconds):
+        _INVOKE_LOCK.release()
+        return True
+    return False
+
+
 @dataclass
 class LambdaContext:
     """The attributes of the Lambda runtime's context object that Powertools reads."""
@@ -113,14 +121,46 @@ def _environment(variables: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
+class _StdoutRouter(io.TextIOBase):
+    """sys.stdout for the process: each thread's writes go to the sink it set, others to the terminal.
+
+    A plain swap of sys.stdout would leak: a handler still running after its state timed out would
+    keep writing into whatever the main thread prints.
+    """
+
+    def __init__(self, fallback: Any) -> None:
+        self.fallback = fallback
+        self.local = threading.local()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        sink = getattr(self.local, "sink", None)
+        return int((sink or self.fallback).write(text))
+
+    def flush(self) -> None:
+        (getattr(self.local, "sink", None) or self.fallback).flush()
+
+    def isatty(self) -> bool:
+        return bool(getattr(self.fallback, "isatty", lambda: False)())
+
+
+def _router() -> _StdoutRouter:
+    if not isinstance(sys.stdout, _StdoutRouter):
+        sys.stdout = _StdoutRouter(sys.stdout)
+    return sys.stdout
+
+
 @contextlib.contextmanager
 def _stdout_to(sink: Any) -> Iterator[None]:
-    saved = sys.stdout
-    sys.stdout = sink
+    router = _router()
+    previous = getattr(router.local, "sink", None)
+    router.local.sink = sink
     try:
         yield
     finally:
-        sys.stdout = saved
+        router.local.sink = previous
 
 
 class LocalFunction:
@@ -165,12 +205,14 @@ class LocalFunction:
         """Point the Powertools Logger's handler at this function's log.
 
         Powertools attaches one stdout handler to the stdlib logger named after the service, once per
-        process; the three functions share a service name, so here they share that handler.
+        process; the three functions share a service name, so here they share that handler, and the
+        stdout router sends each invocation's records to its own function's log.
         """
         service = self.environment.get("POWERTOOLS_SERVICE_NAME", "service_undefined")
+        router = _router()
         for handler in logging.getLogger(service).handlers:
-            if isinstance(handler, logging.StreamHandler):
-                handler.setStream(self._sink)
+            if isinstance(handler, logging.StreamHandler) and handler.stream is not router:
+                handler.setStream(router)
 
     def invoke(self, event: Any) -> InvocationResult:
         request_bytes = len(json.dumps(event).encode())

@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from harness.aws_hooks import AwsHooks
 from harness.endpoint import LocalEndpoint, ServesModel
-from harness.lambda_runtime import MAX_STATE_PAYLOAD_BYTES, LocalFunction
+from harness.lambda_runtime import MAX_STATE_PAYLOAD_BYTES, LocalFunction, wait_for_running_invocations
 from harness.template import ACCOUNT_ID, LOCAL_STATE_MACHINE_NAME, REGION, Stack, read_stack
 
 _LOCAL_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/scones-local-state-machine"
@@ -108,6 +108,7 @@ class LocalWorkflow:
         log_dir: Path | None = None,
         parameter_overrides: dict[str, str] | None = None,
         retry_delay_cap_seconds: int | None = 1,
+        task_timeout_cap_seconds: int | None = None,
     ) -> None:
         overrides = dict(parameter_overrides or {})
         if threshold is not None:
@@ -116,6 +117,7 @@ class LocalWorkflow:
         self.log_dir = log_dir
         self._model = model
         self._retry_delay_cap = retry_delay_cap_seconds
+        self._task_timeout_cap = task_timeout_cap_seconds
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._saved_env: dict[str, str] = {}
         self.functions: dict[str, LocalFunction] = {}
@@ -178,17 +180,31 @@ class LocalWorkflow:
         self.state_machine_arn = machine["stateMachineArn"]
 
     def definition(self) -> str:
-        """The ASL with DefinitionSubstitutions applied, and retry delays capped for local runs."""
+        """The ASL with DefinitionSubstitutions applied, and the local caps on waiting applied."""
         text = self.stack.state_machine.definition()
-        if self._retry_delay_cap is None:
+        if self._retry_delay_cap is None and self._task_timeout_cap is None:
             return text
         definition = json.loads(text)
-        for retrier in _retriers(definition):
-            retrier["IntervalSeconds"] = min(int(retrier.get("IntervalSeconds", 1)), self._retry_delay_cap)
-            retrier["MaxDelaySeconds"] = min(int(retrier.get("MaxDelaySeconds", 3600)), self._retry_delay_cap)
+        if self._retry_delay_cap is not None:
+            for retrier in _find(definition, "Retry"):
+                retrier["IntervalSeconds"] = min(
+                    int(retrier.get("IntervalSeconds", 1)), self._retry_delay_cap
+                )
+                retrier["MaxDelaySeconds"] = min(
+                    int(retrier.get("MaxDelaySeconds", 3600)), self._retry_delay_cap
+                )
+        if self._task_timeout_cap is not None:
+            # Only for tests of the timeout path: a real image may need longer than a tight cap.
+            for state in _find(definition, "States"):
+                if "TimeoutSeconds" in state:
+                    state["TimeoutSeconds"] = min(int(state["TimeoutSeconds"]), self._task_timeout_cap)
         return json.dumps(definition)
 
     def __exit__(self, *exc_info: object) -> None:
+        # A handler whose state timed out may still be running: let it finish inside the mock, so
+        # that nothing it does afterwards can reach real AWS.
+        longest = max((spec.timeout_seconds for spec in self.stack.functions.values()), default=1)
+        wait_for_running_invocations(timeout_seconds=longest)
         try:
             self._mock.stop()
         finally:
@@ -252,17 +268,20 @@ class LocalWorkflow:
         return result.json(), result.function_error
 
 
-def _retriers(node: Any) -> Iterator[dict[str, Any]]:
-    """Every Retry entry, in nested Parallel branches and Map item processors too."""
+def _find(node: Any, field_name: str) -> Iterator[dict[str, Any]]:
+    """Every entry of every `Retry` list, or every state of every `States` map, nested ones included."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key == "Retry" and isinstance(value, list):
-                yield from (r for r in value if isinstance(r, dict))
+            if key == field_name and isinstance(value, list):
+                yield from (item for item in value if isinstance(item, dict))
+            elif key == field_name and isinstance(value, dict):
+                yield from (item for item in value.values() if isinstance(item, dict))
+                yield from _find(value, field_name)
             else:
-                yield from _retriers(value)
+                yield from _find(value, field_name)
     elif isinstance(node, list):
         for item in node:
-            yield from _retriers(item)
+            yield from _find(item, field_name)
 
 
 def _state_timings(history: list[dict[str, Any]]) -> list[StateTiming]:
