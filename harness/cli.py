@@ -212,6 +212,49 @@ def invoke(function: str, event_path: Path, log_dir: Path) -> None:
         sys.exit(1)
 
 
+@scones.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per case instead of tables.")
+@click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
+def reliability(as_json: bool, log_dir: Path) -> None:
+    """Run every catalogued bad input and fault through the local workflow; print the outcomes.
+
+    Exits 1 if any case ends other than as catalogued (harness/cases.py).
+    """
+    from harness.reliability import rows_as_json, run_catalogue
+
+    rows = run_catalogue(log_dir)
+    if as_json:
+        click.echo(rows_as_json(rows))
+    else:
+        console = _console()
+        for kind, title in (
+            ("input", "Bad and awkward inputs"),
+            ("event", "Malformed state machine input"),
+            ("fault", "Injected faults (attempts counted from the execution history)"),
+        ):
+            table = Table(title=title, title_justify="left")
+            for column in ("case", "expected", "status", "error", "attempts", "ok", "reason"):
+                table.add_column(column, overflow="fold")
+            for row in (r for r in rows if r.kind == kind):
+                table.add_row(
+                    row.name,
+                    row.expected,
+                    row.status,
+                    row.error or "",
+                    "" if row.attempts is None else str(row.attempts),
+                    "[green]yes[/green]" if row.passed else "[red]NO[/red]",
+                    row.reason,
+                )
+            console.print(table)
+        failed = [row.name for row in rows if not row.passed]
+        console.print(
+            f"{len(rows)} cases: {len(rows) - len(failed)} as catalogued, {len(failed)} not"
+            + (f": {', '.join(failed)}" if failed else "")
+        )
+    if any(not row.passed for row in rows):
+        sys.exit(1)
+
+
 def _register_optional_commands() -> None:
     """Commands that live with the model code."""
     from model.cli import model_commands

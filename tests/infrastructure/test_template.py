@@ -44,6 +44,7 @@ LOG_DELIVERY_ACTIONS = {
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
 }
+XRAY_WRITE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 PINNED_REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9_,.-]+\])?==[A-Za-z0-9.+!-]+$")
 # Import name -> distribution, for the third-party modules the functions use.
@@ -325,16 +326,37 @@ def test_function_environment_matches_its_settings_model(
 # --- IAM ------------------------------------------------------------------------------------------
 
 
+def role_of(resources: dict[str, Any], function_id: str) -> str:
+    """The logical id of the hand-written role a function runs with."""
+    role = props_of(resources, function_id)["Role"]
+    assert role == {"Fn::GetAtt": [role["Fn::GetAtt"][0], "Arn"]}, f"{function_id} has no role of its own"
+    return str(role["Fn::GetAtt"][0])
+
+
+def role_statements(resources: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in props_of(resources, role_id).get("Policies", [])
+        for statement in as_list(policy["PolicyDocument"]["Statement"])
+    ]
+
+
 def _all_allow_statements(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Inline Allow statements of SAM resources' Policies and of hand-written roles."""
     for logical_id, resource in resources.items():
         if resource["Type"] in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
-            for statement in statements(resource["Properties"].get("Policies", [])):
-                if statement["Effect"] == "Allow":
-                    yield logical_id, statement
+            found = list(statements(resource["Properties"].get("Policies", [])))
+        elif resource["Type"] == "AWS::IAM::Role":
+            found = role_statements(resources, logical_id)
+        else:
+            continue
+        for statement in found:
+            if statement["Effect"] == "Allow":
+                yield logical_id, statement
 
 
 def test_no_allow_statement_grants_a_wildcard_action(resources: dict[str, Any]) -> None:
-    # Given every inline Allow statement of the functions and the state machine
+    # Given every inline Allow statement of the functions' roles and the state machine
     for logical_id, statement in _all_allow_statements(resources):
         # When its actions are read
         # Then none is "*" or "service:*"
@@ -342,19 +364,71 @@ def test_no_allow_statement_grants_a_wildcard_action(resources: dict[str, Any]) 
             assert "*" not in action, f"{logical_id} allows {action}"
 
 
-def test_only_log_delivery_is_granted_on_every_resource(resources: dict[str, Any]) -> None:
+def test_only_log_delivery_and_traces_are_granted_on_every_resource(resources: dict[str, Any]) -> None:
     # Given every inline Allow statement
     for logical_id, statement in _all_allow_statements(resources):
         # When it applies to Resource "*"
         if "*" in as_list(statement["Resource"]):
-            # Then it is the state machine's log delivery, which AWS allows on nothing narrower
-            assert logical_id == "ImageClassificationStateMachine"
-            assert set(as_list(statement["Action"])) <= LOG_DELIVERY_ACTIONS
+            actions = set(as_list(statement["Action"]))
+            # Then it is the state machine's log delivery or a function's X-Ray writes: AWS allows
+            # nothing narrower for either
+            if logical_id == "ImageClassificationStateMachine":
+                assert actions <= LOG_DELIVERY_ACTIONS
+            else:
+                assert actions == XRAY_WRITE_ACTIONS, f"{logical_id} grants {sorted(actions)} on *"
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_function_runs_with_a_role_of_its_own(resources: dict[str, Any], logical_id: str) -> None:
+    # Given a function / When its role is read
+    role_id = role_of(resources, logical_id)
+    role = resources[role_id]
+    # Then it is a role written in the template for this function only, which Lambda alone may assume,
+    # without SAM's AWSLambdaBasicExecutionRole (logs on every log group) or any other managed policy
+    assert role["Type"] == "AWS::IAM::Role"
+    assert not props_of(resources, logical_id).get("Policies")
+    assert not role["Properties"].get("ManagedPolicyArns")
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == {
+        "Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+    others = [lid for lid in FUNCTIONS if lid != logical_id]
+    assert all(role_of(resources, other) != role_id for other in others)
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_function_may_write_only_its_own_log_streams_and_traces(
+    resources: dict[str, Any], logical_id: str
+) -> None:
+    # Given a function's role
+    found = {s["Sid"]: s for s in role_statements(resources, role_of(resources, logical_id))}
+    # When its logging and tracing statements are read
+    logs, traces = found["WriteOwnLogStreams"], found["WriteTraces"]
+    # Then it writes streams of its own log group only (no CreateLogGroup: the stack made the group)
+    assert set(as_list(logs["Action"])) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    assert logs["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+        f"${{{LOG_GROUPS[logical_id]}}}:log-stream:*"
+    }
+    # And it sends traces, which X-Ray allows on "*" only
+    assert set(as_list(traces["Action"])) == XRAY_WRITE_ACTIONS
+    assert traces["Resource"] == "*"
+
+
+def _own_grants(resources: dict[str, Any], function_id: str) -> list[dict[str, Any]]:
+    """A function role's statements beyond logs and traces."""
+    return [
+        s
+        for s in role_statements(resources, role_of(resources, function_id))
+        if s["Sid"] not in ("WriteOwnLogStreams", "WriteTraces")
+    ]
 
 
 def test_serialize_may_only_read_the_image_bucket(resources: dict[str, Any]) -> None:
-    # Given the serialize function's statements
-    found = list(statements(props_of(resources, "SerializeImageDataFunction")["Policies"]))
+    # Given the serialize function's own statements
+    found = _own_grants(resources, "SerializeImageDataFunction")
     # When actions are paired with resources
     granted = [(action, s["Resource"]) for s in found for action in as_list(s["Action"])]
     # Then it may get objects of the image bucket, and list that bucket (so a missing key is a 404)
@@ -366,8 +440,8 @@ def test_serialize_may_only_read_the_image_bucket(resources: dict[str, Any]) -> 
 
 
 def test_classify_may_only_invoke_its_endpoint(resources: dict[str, Any]) -> None:
-    # Given the classify function's statements
-    found = list(statements(props_of(resources, "ClassifyImageFunction")["Policies"]))
+    # Given the classify function's own statements
+    found = _own_grants(resources, "ClassifyImageFunction")
     # When actions and resources are read
     # Then the only grant is InvokeEndpoint on the named endpoint's ARN
     assert len(found) == 1
@@ -402,18 +476,36 @@ def test_endpoint_name_must_match_its_lower_case_arn(
 
 
 def test_filter_has_no_permissions_of_its_own(resources: dict[str, Any]) -> None:
-    # Given the filter function / When its policies are read / Then there are none
-    assert not props_of(resources, "FilterInferencesFunction").get("Policies")
+    # Given the filter function's role / When its statements beyond logs and traces are read
+    # Then there are none
+    assert _own_grants(resources, "FilterInferencesFunction") == []
 
 
 def test_state_machine_may_invoke_exactly_the_three_functions(resources: dict[str, Any]) -> None:
     # Given the state machine's policies
     policies = props_of(resources, "ImageClassificationStateMachine")["Policies"]
-    # When the LambdaInvokePolicy templates are collected
-    invoked = [p["LambdaInvokePolicy"]["FunctionName"] for p in policies if "LambdaInvokePolicy" in p]
-    # Then they name the three functions, once each, and nothing else grants lambda:InvokeFunction
-    assert sorted(invoked, key=str) == sorted(({"Ref": lid} for lid in FUNCTIONS), key=str)
-    assert all("lambda:" not in str(s["Action"]) for s in statements(policies))
+    found = list(statements(policies))
+    # When the statements granting lambda actions are collected
+    invoking = [s for s in found if any(a.startswith("lambda:") for a in as_list(s["Action"]))]
+    # Then one statement grants InvokeFunction on the three functions' own ARNs, nothing wider
+    # (SAM's LambdaInvokePolicy would grant "function:<name>*"), and no policy template is used
+    assert not [p for p in policies if not (isinstance(p, dict) and "Statement" in p)]
+    assert len(invoking) == 1
+    assert as_list(invoking[0]["Action"]) == ["lambda:InvokeFunction"]
+    assert sorted(as_list(invoking[0]["Resource"]), key=str) == sorted(
+        ({"Fn::GetAtt": [lid, "Arn"]} for lid in FUNCTIONS), key=str
+    )
+
+
+def test_state_machine_may_only_send_to_the_review_queue(resources: dict[str, Any]) -> None:
+    # Given the state machine's statements
+    found = list(statements(props_of(resources, "ImageClassificationStateMachine")["Policies"]))
+    # When the SQS grants are collected
+    sqs = [s for s in found if any(a.startswith("sqs:") for a in as_list(s["Action"]))]
+    # Then SendMessage on the review queue is all (SAM's SQSSendMessagePolicy would grant sqs:SendMessage*)
+    assert [(as_list(s["Action"]), s["Resource"]) for s in sqs] == [
+        (["sqs:SendMessage"], {"Fn::GetAtt": ["ReviewQueue", "Arn"]})
+    ]
 
 
 # --- state machine --------------------------------------------------------------------------------
@@ -440,11 +532,15 @@ def test_state_machine_is_standard_traced_and_logged(resources: dict[str, Any]) 
     ]
 
 
-def test_definition_substitutions_point_at_the_functions(resources: dict[str, Any]) -> None:
+def test_definition_substitutions_point_at_the_functions_and_the_queue(resources: dict[str, Any]) -> None:
     # Given the state machine's substitutions
     substitutions = props_of(resources, "ImageClassificationStateMachine")["DefinitionSubstitutions"]
-    # When they are read / Then each <Function>Arn is that function's ARN
-    assert substitutions == {f"{lid}Arn": {"Fn::GetAtt": [lid, "Arn"]} for lid in FUNCTIONS}
+    # When they are read
+    # Then each <Function>Arn is that function's ARN, and ReviewQueueUrl the review queue's URL
+    assert substitutions == {
+        **{f"{lid}Arn": {"Fn::GetAtt": [lid, "Arn"]} for lid in FUNCTIONS},
+        "ReviewQueueUrl": {"Ref": "ReviewQueue"},
+    }
 
 
 def test_definition_substitutions_match_the_asl_placeholders(
@@ -595,7 +691,8 @@ def test_bucket_sends_events_to_eventbridge(resources: dict[str, Any]) -> None:
 def test_outputs_name_everything_an_operator_needs(template: dict[str, Any]) -> None:
     # Given the outputs / When their names are read
     outputs = set(template["Outputs"])
-    # Then the bucket, the state machine, each function, each log group and the endpoint are there
+    # Then the bucket, the state machine, each function, each log group, the endpoint, the failure
+    # notification topic and the review queue are there
     expected = {
         "ImageBucketName",
         "StateMachineArn",
@@ -603,6 +700,9 @@ def test_outputs_name_everything_an_operator_needs(template: dict[str, Any]) -> 
         "StateMachineConsoleUrl",
         "StateMachineLogGroupName",
         "ClassifierEndpointName",
+        "NotificationTopicArn",
+        "ReviewQueueUrl",
+        "ReviewQueueArn",
     }
     for logical_id, log_group in LOG_GROUPS.items():
         expected |= {f"{logical_id}Arn", f"{logical_id}Name", f"{log_group}Name"}

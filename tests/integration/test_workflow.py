@@ -182,3 +182,20 @@ def test_local_retry_delays_are_capped_but_attempts_are_not(stub_workflow: Local
                 mine["MaxAttempts"] == theirs["MaxAttempts"] and mine["BackoffRate"] == theirs["BackoffRate"]
             )
             assert mine["IntervalSeconds"] <= 1 and mine["MaxDelaySeconds"] <= 1
+
+
+def test_low_confidence_image_is_kept_for_review(tmp_path, bicycle_png: bytes) -> None:
+    # Given a classification below the threshold
+    with LocalWorkflow(model=StubModel([0.6, 0.4]), log_dir=tmp_path) as workflow:
+        key = workflow.upload(bicycle_png, "test/unsure.png")
+        result = workflow.run(key)
+        # When the review queue is read
+        queue_url = workflow.sqs.get_queue_url(QueueName="ReviewQueue")["QueueUrl"]
+        messages = workflow.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    # Then the execution still fails with the original error, and the image waits for a person
+    assert result.error == "THRESHOLD_CONFIDENCE_NOT_MET"
+    assert len(messages) == 1
+    review = json.loads(messages[0]["Body"])
+    assert (review["s3_bucket"], review["s3_key"], review["label"]) == (workflow.bucket, key, "bicycle")
+    assert review["confidence"] == 0.6 and review["execution_arn"] == result.execution_arn
+    assert "below the threshold" in review["reason"]
