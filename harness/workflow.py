@@ -18,6 +18,7 @@ from moto import mock_aws
 
 from harness.aws_hooks import AwsHooks
 from harness.endpoint import LocalEndpoint, ServesModel
+from harness.eventbridge import LocalEventBridge, execution_status_change
 from harness.lambda_runtime import MAX_STATE_PAYLOAD_BYTES, LocalFunction, wait_for_running_invocations
 from harness.template import ACCOUNT_ID, LOCAL_STATE_MACHINE_NAME, REGION, Stack, read_stack
 
@@ -170,6 +171,7 @@ class LocalWorkflow:
         self.sns = boto3.client("sns", region_name=REGION)
         for topic in self.stack.topics:
             self.sns.create_topic(Name=topic)
+        self.events = LocalEventBridge(self.stack, self.sns, self.sqs)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         machine = self.sfn.create_state_machine(
             name=LOCAL_STATE_MACHINE_NAME,
@@ -242,6 +244,8 @@ class LocalWorkflow:
                 described = self.sfn.describe_execution(executionArn=execution_arn)
                 break
             time.sleep(0.005)
+        # What EventBridge would receive from Step Functions: the template's rules act on it.
+        self.events.put_event(execution_status_change(described))
         history = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
         stopped = described.get("stopDate") or datetime.now(described["startDate"].tzinfo)
         output = described.get("output")

@@ -1,0 +1,168 @@
+"""The template's EventBridge rules, applied locally: pattern matching, input transformers, targets.
+
+moto's Step Functions emits no events, so the harness builds the "Step Functions Execution Status
+Change" event AWS would send when an execution ends and delivers it through every rule of
+template.yaml that matches, to SNS topics and SQS queues in moto.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from harness.template import ACCOUNT_ID, REGION, Stack
+
+
+def matches(pattern: Any, event: Any) -> bool:
+    """EventBridge pattern semantics for the forms the project uses: exact values, prefix/suffix,
+    anything-but, exists, nested objects; a list in the event matches if any element does."""
+    if isinstance(pattern, dict):
+        if not isinstance(event, dict):
+            return False
+        return all(_field_matches(rule, event.get(key, _MISSING)) for key, rule in pattern.items())
+    return False
+
+
+_MISSING = object()
+
+
+def _field_matches(rule: Any, value: Any) -> bool:
+    if isinstance(rule, dict):
+        return value is not _MISSING and matches(rule, value)
+    candidates = value if isinstance(value, list) else [value]
+    return any(_value_matches(option, candidate) for option in rule for candidate in candidates)
+
+
+def _value_matches(option: Any, value: Any) -> bool:
+    if isinstance(option, dict):
+        ((operator, argument),) = option.items()
+        if operator == "exists":
+            return (value is not _MISSING) == bool(argument)
+        if value is _MISSING:
+            return False
+        if operator == "prefix":
+            return isinstance(value, str) and value.startswith(str(argument))
+        if operator == "suffix":
+            return isinstance(value, str) and value.endswith(str(argument))
+        if operator == "equals-ignore-case":
+            return isinstance(value, str) and value.lower() == str(argument).lower()
+        if operator == "anything-but":
+            excluded = argument if isinstance(argument, list) else [argument]
+            return value not in excluded
+        raise ValueError(f"event pattern operator {operator!r} is not supported by the local harness")
+    return value is not _MISSING and option == value
+
+
+def _json_path(document: Any, path: str) -> Any:
+    node = document
+    for part in [p for p in path.removeprefix("$").split(".") if p]:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def transform(event: dict[str, Any], paths: dict[str, str], template: str) -> str:
+    """InputTransformer: <name> inside a JSON string is inserted as text, elsewhere as a JSON value."""
+    values = {name: _json_path(event, path) for name, path in paths.items()}
+    out: list[str] = []
+    in_string = False
+    position = 0
+    for match in re.finditer(r'<(\w+)>|"|\\.', template):
+        out.append(template[position : match.start()])
+        token = match.group(0)
+        if token == '"':
+            in_string = not in_string
+            out.append(token)
+        elif token.startswith("\\"):
+            out.append(token)
+        elif match.group(1) in values:
+            value = values[match.group(1)]
+            out.append(
+                json.dumps(value)[1:-1]
+                if in_string and isinstance(value, str)
+                else (json.dumps(str(value))[1:-1] if in_string else json.dumps(value))
+            )
+        else:
+            out.append(token)
+        position = match.end()
+    out.append(template[position:])
+    return "".join(out)
+
+
+@dataclass
+class Delivery:
+    rule: str
+    target_arn: str
+    message: str
+
+
+class LocalEventBridge:
+    def __init__(self, stack: Stack, sns: Any, sqs: Any) -> None:
+        self.sns = sns
+        self.sqs = sqs
+        self.rules = {
+            lid: stack.resolver.resolve(res.get("Properties", {}))
+            for lid, res in stack.resources.items()
+            if res.get("Type") == "AWS::Events::Rule"
+        }
+        self.deliveries: list[Delivery] = []
+
+    def put_event(self, event: dict[str, Any]) -> list[Delivery]:
+        delivered = []
+        for name, rule in self.rules.items():
+            if rule.get("State", "ENABLED") != "ENABLED" or not matches(rule.get("EventPattern", {}), event):
+                continue
+            for target in rule.get("Targets", []):
+                transformer = target.get("InputTransformer")
+                message = (
+                    transform(event, transformer.get("InputPathsMap", {}), transformer["InputTemplate"])
+                    if transformer
+                    else json.dumps(event)
+                )
+                arn = str(target["Arn"])
+                if arn.startswith("arn:aws:sns:"):
+                    self.sns.publish(TopicArn=arn, Message=message)
+                elif arn.startswith("arn:aws:sqs:"):
+                    queue = arn.rsplit(":", 1)[1]
+                    self.sqs.send_message(
+                        QueueUrl=self.sqs.get_queue_url(QueueName=queue)["QueueUrl"], MessageBody=message
+                    )
+                else:
+                    continue  # a target the harness does not run (e.g. a state machine)
+                delivered.append(Delivery(name, arn, message))
+        self.deliveries.extend(delivered)
+        return delivered
+
+
+def execution_status_change(described: dict[str, Any]) -> dict[str, Any]:
+    """The event Step Functions sends to EventBridge when an execution changes status."""
+
+    def millis(value: datetime | None) -> int | None:
+        return int(value.timestamp() * 1000) if value else None
+
+    return {
+        "version": "0",
+        "id": described["executionArn"].rsplit(":", 1)[1],
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": ACCOUNT_ID,
+        "time": (described.get("stopDate") or described["startDate"]).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [described["executionArn"]],
+        "detail": {
+            "executionArn": described["executionArn"],
+            "stateMachineArn": described["stateMachineArn"],
+            "name": described.get("name"),
+            "status": described["status"],
+            "startDate": millis(described.get("startDate")),
+            "stopDate": millis(described.get("stopDate")),
+            "input": described.get("input"),
+            "output": described.get("output"),
+            "error": described.get("error"),
+            "cause": described.get("cause"),
+        },
+    }

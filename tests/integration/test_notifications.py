@@ -1,0 +1,51 @@
+"""Nothing is lost: every failed execution is announced on the topic, through the template's own rule."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from harness.workflow import LocalWorkflow
+
+pytestmark = pytest.mark.integration
+
+
+def subscribe_queue(workflow: LocalWorkflow) -> str:
+    """A queue subscribed to the notification topic, standing in for the operator's inbox."""
+    url = workflow.sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    arn = workflow.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    topic = workflow.sns.create_topic(Name="NotificationTopic")["TopicArn"]
+    workflow.sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
+    )
+    return url
+
+
+def received(workflow: LocalWorkflow, url: str) -> list[dict[str, Any]]:
+    messages = workflow.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(message["Body"]) for message in messages]
+
+
+def test_failed_execution_is_announced_with_error_cause_and_image(stub_workflow: LocalWorkflow) -> None:
+    # Given an operator subscribed to the topic
+    inbox = subscribe_queue(stub_workflow)
+    # When an image that does not exist is run
+    result = stub_workflow.run("test/missing.png")
+    # Then one notification names the execution, the error, the cause and the image
+    (notice,) = received(stub_workflow, inbox)
+    assert notice["status"] == "FAILED" and notice["error"] == "ImageNotFoundError"
+    assert notice["executionArn"] == result.execution_arn
+    assert "missing.png" in notice["cause"]
+    image = json.loads(notice["input"])
+    assert (image["s3_bucket"], image["s3_key"]) == (stub_workflow.bucket, "test/missing.png")
+
+
+def test_succeeded_execution_is_not_announced(stub_workflow: LocalWorkflow, bicycle_png: bytes) -> None:
+    inbox = subscribe_queue(stub_workflow)
+    result = stub_workflow.run(stub_workflow.upload(bicycle_png, "test/fine.png"))
+    assert result.status == "SUCCEEDED"
+    assert received(stub_workflow, inbox) == []
