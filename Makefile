@@ -7,7 +7,7 @@ comma := ,
 # One stamp per set of extras, so `make test` after `make install EXTRAS=dev,train` installs nothing.
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: install demo test lint format sam-checks bench-model train clean
+.PHONY: install demo test lint format sam-checks bench-model train fuzz reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ sam-checks:  ## sam validate --lint and sam build (python3.13, arm64), in a venv
 
 bench-model: install  ## inference latency and throughput of the default model
 	$(BIN)/python -m model.bench_model
+
+fuzz: install  ## a longer fuzz run of the image decoding path (FUZZ_SECONDS, default 300)
+	$(BIN)/python -m harness.fuzz --seconds $(or $(FUZZ_SECONDS),300)
+
+reliability: install  ## every catalogued bad input and fault through the local workflow
+	$(BIN)/scones reliability
 
 train:  ## train the default model on the CPU (needs the train extra: torch)
 	$(MAKE) install EXTRAS=dev,train
