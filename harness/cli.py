@@ -117,7 +117,7 @@ def _emit(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def scones() -> None:
-    """Scones Unlimited image classification: the SAM workflow, run locally or on AWS."""
+    """Scones Unlimited image classification: run the SAM workflow locally, train and deploy its model."""
 
 
 @scones.command()
@@ -256,15 +256,13 @@ def reliability(as_json: bool, log_dir: Path) -> None:
 
 
 def _register_optional_commands() -> None:
-    """Commands that live with the model code."""
+    """Commands that live with the model code (evaluate, train, stage-data, train-sagemaker, deploy...)."""
     from model.cli import model_commands
 
     for command in model_commands:
         scones.add_command(command)
-    try:
-        from model.sagemaker_cli import sagemaker_commands
-    except ImportError:  # pragma: no cover - the SageMaker SDK is an optional extra
-        return
+    from model.sagemaker_cli import sagemaker_commands
+
     for command in sagemaker_commands:
         scones.add_command(command)
 
