@@ -7,7 +7,7 @@ comma := ,
 # One stamp per set of extras, so `make test` after `make install EXTRAS=dev,train` installs nothing.
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: install demo test lint format sam-checks bench-model train fuzz reliability clean
+.PHONY: install demo test lint format sam-checks bench-model train fuzz reliability security-checks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ format: install
 
 sam-checks:  ## sam validate --lint and sam build (python3.13, arm64), in a venv of their own
 	bash scripts/sam_checks.sh
+
+security-checks:  ## statelint, checkov on the SAM-translated template, IAM wildcard count (own venv: .venv-security)
+	bash scripts/security_checks.sh
 
 bench-model: install  ## inference latency and throughput of the default model
 	$(BIN)/python -m model.bench_model
