@@ -7,7 +7,7 @@ comma := ,
 # One stamp per set of extras, so `make test` after `make install EXTRAS=dev,train` installs nothing.
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: install demo test lint format sam-checks bench-model train fuzz reliability security-checks clean
+.PHONY: install demo test lint format sam-checks bench-model train fuzz reliability security-checks bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ test: install  ## unit, integration and infrastructure tests (no network, no AWS
 lint: install  ## ruff and mypy, as CI runs them
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy harness model layers/common/scones_common tests
+	$(BIN)/mypy harness model layers/common/scones_common tests bench
 	for fn in functions/*/; do $(BIN)/mypy "$$fn"app.py || exit 1; done
 
 format: install
@@ -38,6 +38,9 @@ sam-checks:  ## sam validate --lint and sam build (python3.13, arm64), in a venv
 
 security-checks:  ## statelint, checkov on the SAM-translated template, IAM wildcard count (own venv: .venv-security)
 	bash scripts/security_checks.sh
+
+bench: install  ## cold starts, warm and end-to-end latency, throughput, model, package sizes (docs/BENCHMARKS.md)
+	$(BIN)/python -m bench
 
 bench-model: install  ## inference latency and throughput of the default model
 	$(BIN)/python -m model.bench_model

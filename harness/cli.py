@@ -214,17 +214,20 @@ def invoke(function: str, event_path: Path, log_dir: Path) -> None:
 
 @scones.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per case instead of tables.")
+@click.option("--markdown", is_flag=True, help="Markdown tables, as in docs/RELIABILITY.md.")
 @click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
-def reliability(as_json: bool, log_dir: Path) -> None:
+def reliability(as_json: bool, markdown: bool, log_dir: Path) -> None:
     """Run every catalogued bad input and fault through the local workflow; print the outcomes.
 
     Exits 1 if any case ends other than as catalogued (harness/cases.py).
     """
-    from harness.reliability import rows_as_json, run_catalogue
+    from harness.reliability import rows_as_json, rows_as_markdown, run_catalogue
 
     rows = run_catalogue(log_dir)
     if as_json:
         click.echo(rows_as_json(rows))
+    elif markdown:
+        click.echo(rows_as_markdown(rows))
     else:
         console = _console()
         for kind, title in (

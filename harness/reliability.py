@@ -97,3 +97,31 @@ def run_catalogue(log_dir: Path) -> list[Row]:
 
 def rows_as_json(rows: list[Row]) -> str:
     return "\n".join(json.dumps(asdict(row)) for row in rows)
+
+
+_TITLES = {
+    "input": "Bad and awkward inputs",
+    "event": "Malformed state machine input",
+    "fault": "Injected faults (attempts counted from the execution history)",
+}
+
+
+def rows_as_markdown(rows: list[Row]) -> str:
+    lines: list[str] = []
+    for kind, title in _TITLES.items():
+        lines += [
+            f"### {title}",
+            "",
+            "| case | expected | status | error | attempts | as catalogued |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in (r for r in rows if r.kind == kind):
+            attempts = "" if row.attempts is None else str(row.attempts)
+            ok = "yes" if row.passed else "**NO**"
+            lines.append(
+                f"| {row.name} | {row.expected} | {row.status} | {row.error or ''} | {attempts} | {ok} |"
+            )
+        lines.append("")
+    passed = sum(1 for row in rows if row.passed)
+    lines.append(f"{len(rows)} cases, {passed} as catalogued, {len(rows) - passed} not.")
+    return "\n".join(lines)

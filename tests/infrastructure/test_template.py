@@ -52,7 +52,6 @@ DISTRIBUTIONS = {
     "aws_lambda_powertools": "aws-lambda-powertools",
     "aws_xray_sdk": "aws-lambda-powertools",
     "pydantic": "pydantic",
-    "pydantic_settings": "pydantic-settings",
     "PIL": "pillow",
     "boto3": "boto3",
     "botocore": "botocore",
@@ -739,8 +738,8 @@ def test_layer_ships_what_the_shared_package_needs(project_root: Path) -> None:
     # Given the layer's requirements
     names = requirement_names(project_root / "layers/common/requirements.txt")
     # When they are compared with the decided runtime dependencies
-    # Then Powertools (with the tracer extra), pydantic and pydantic-settings are all there
-    assert {"aws-lambda-powertools", "pydantic", "pydantic-settings"} <= names
+    # Then Powertools (with the tracer extra) and pydantic are there (settings are plain pydantic models)
+    assert {"aws-lambda-powertools", "pydantic"} <= names
     assert "[tracer]" in (project_root / "layers/common/requirements.txt").read_text(encoding="utf-8")
 
 

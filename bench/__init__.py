@@ -1,0 +1,1 @@
+"""`python -m bench`: the project's performance figures in one table (see docs/BENCHMARKS.md)."""

@@ -1,0 +1,108 @@
+"""One cold start in a fresh interpreter: import a handler module, then run its first invocation.
+
+    python bench/cold_child.py APP_PY EVENT_JSON HIDDEN_TOP_LEVEL_MODULES
+
+Run by bench.cold_start as a script (not `-m`), so that nothing but the standard library is imported
+before the clock starts. The parent sets the function's environment. Top-level modules that the
+deployed function would not have (installed here but not shipped, e.g. the `requests` that moto brings
+into the venv, which X-Ray's patch_all would otherwise import) are hidden,
+so the import reflects the package set of the layer and the function. AWS calls of the first
+invocation are answered by a botocore before-call hook on the module's clients: no network, and the
+time measured is the function's own.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import io
+import json
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+RESULT_PREFIX = "BENCH_COLD_RESULT "
+
+
+class _HideUnshippedPackages(importlib.abc.MetaPathFinder):
+    def __init__(self, hidden: set[str]) -> None:
+        self.hidden = hidden
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        if fullname.partition(".")[0] in self.hidden:
+            raise ModuleNotFoundError(f"No module named {fullname!r} (not shipped with the function)")
+        return None
+
+
+class _LambdaContext:
+    function_name = "bench"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    memory_limit_in_mb = 128
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    log_group_name = "/aws/lambda/bench"
+    log_stream_name = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def _answer(body: bytes) -> Any:
+    """botocore before-call handler: an (AWSResponse, parsed) pair short-circuits the HTTP request."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.response import StreamingBody
+
+    def handler(model: Any, **_: Any) -> Any:
+        parsed: dict[str, Any] = {"ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": {}}}
+        if model.name == "HeadObject":
+            parsed["ContentLength"] = len(body)
+        elif model.name in ("GetObject", "InvokeEndpoint"):
+            payload = body if model.name == "GetObject" else b"[0.9712, 0.0288]"
+            parsed["Body"] = StreamingBody(io.BytesIO(payload), len(payload))
+        return AWSResponse("https://bench.local", 200, {}, None), parsed
+
+    return handler
+
+
+def _clients(module: types.ModuleType) -> list[Any]:
+    """botocore clients held by the module, directly or by one of its objects (an adapter)."""
+    found = []
+    for value in vars(module).values():
+        for candidate in (value, *getattr(value, "__dict__", {}).values()):
+            if hasattr(candidate, "meta") and hasattr(candidate.meta, "events"):
+                found.append(candidate)
+    return found
+
+
+def main() -> None:
+    app_path, event_path, hidden = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    event = json.loads(event_path.read_text())
+    object_bytes = Path(event.pop("__object_file__")).read_bytes() if "__object_file__" in event else b""
+    sys.meta_path.insert(0, _HideUnshippedPackages(set(hidden.split(","))))
+    sys.path.insert(0, str(app_path.parent))  # Lambda puts the function's folder first
+
+    started, started_cpu = time.perf_counter(), time.process_time()
+    spec = importlib.util.spec_from_file_location("app", app_path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    imported, imported_cpu = time.perf_counter(), time.process_time()
+
+    for client in _clients(module):
+        client.meta.events.register("before-call.*.*", _answer(object_bytes))
+    module.lambda_handler(event, _LambdaContext())
+    invoked = time.perf_counter()
+
+    result = {
+        "import_ms": (imported - started) * 1000.0,
+        # CPU time too: on a shared machine it moves far less than wall time when others are busy.
+        "import_cpu_ms": (imported_cpu - started_cpu) * 1000.0,
+        "first_invoke_ms": (invoked - imported) * 1000.0,
+    }
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

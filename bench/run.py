@@ -1,0 +1,356 @@
+"""The workflow's performance in one table, measured side by side in one run (issue 6).
+
+    python -m bench            # the figures in docs/BENCHMARKS.md (about 2 minutes on 2 cores)
+    python -m bench --quick    # few repetitions, 20 images: proves the benchmark still runs (CI)
+
+Rows: each handler's cold start next to a bare boto3 handler, warm handler latency, end-to-end latency
+through the real ASL on moto with the harness's share of it, batch throughput, the model on one core,
+and the unzipped package sizes from `sam build`. Medians over repetitions; p95 where there are enough.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.cold_start import BARE, ColdStart, measure_cold_starts
+from harness.lambda_runtime import InvocationResult, LocalFunction
+from harness.samples import bundled_images
+from harness.template import PROJECT_ROOT, Stack, read_stack
+from harness.workflow import LocalWorkflow
+from model.bench_model import machine_description, percentile_ms, pin_to_one_core, sample_png, time_calls
+from model.inference import DEFAULT_MODEL_DIR, MODEL_FILE, ImageClassifierModel
+
+FUNCTION_ORDER = ("serialize_image_data", "classify_image", "filter_inferences")
+COLD_START_TARGET = 1.5
+COLD_START_GOAL = 1.25
+# Every top-class probability of a two-class model is at least 0.5: every execution succeeds, so the
+# throughput is that of the full path (all three functions), not of early failures.
+BENCH_THRESHOLD = 0.5
+BUILD_DIR = PROJECT_ROOT / ".aws-sam" / "build"
+LAYER_ID = "CommonLayer"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    cold_repetitions: int
+    cold_warmup: bool
+    warm_iterations: int
+    images: int
+    model_iterations: int
+
+
+FULL = Profile(
+    "full", cold_repetitions=11, cold_warmup=True, warm_iterations=100, images=200, model_iterations=2000
+)
+QUICK = Profile(
+    "quick", cold_repetitions=2, cold_warmup=False, warm_iterations=10, images=20, model_iterations=200
+)
+
+
+@dataclass
+class Row:
+    measure: str
+    result: str
+    detail: str = ""
+
+
+@dataclass
+class Table:
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, measure: str, result: str, detail: str = "") -> None:
+        self.rows.append(Row(measure, result, detail))
+
+    def render(self) -> str:
+        header = Row("Measure", "Result", "Detail")
+        widths = [
+            max(len(getattr(r, c)) for r in [header, *self.rows]) for c in ("measure", "result", "detail")
+        ]
+
+        def line(row: Row) -> str:
+            cells = (row.measure, row.result, row.detail)
+            return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+        separator = "| " + " | ".join("-" * w for w in widths) + " |"
+        return "\n".join([line(header), separator, *(line(r) for r in self.rows)])
+
+
+def p(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def ordered_functions(stack: Stack) -> list[str]:
+    names = [spec.code_dir.name for spec in stack.functions.values()]
+    return [n for n in FUNCTION_ORDER if n in names] + sorted(n for n in names if n not in FUNCTION_ORDER)
+
+
+# -- cold starts -------------------------------------------------------------------------------------------
+def add_cold_starts(table: Table, results: list[ColdStart], repetitions: int) -> None:
+    by_name = {r.name: r for r in results}
+    bare = by_name.pop(BARE)
+    table.add(
+        "cold start: bare handler",
+        f"import {bare.import_p50:.0f} ms",
+        f"boto3 + S3 client only, the baseline; first invoke {bare.first_invoke_p50:.1f} ms; "
+        f"median of {repetitions} fresh interpreters",
+    )
+    for name, result in by_name.items():
+        ratio = result.import_p50 / bare.import_p50
+        total_ratio = result.total_p50 / bare.total_p50
+        verdict = "met" if ratio <= COLD_START_TARGET else "NOT met"
+        goal = f", goal {COLD_START_GOAL}× {'met' if ratio <= COLD_START_GOAL else 'not met'}"
+        table.add(
+            f"cold start: {name}",
+            f"import {result.import_p50:.0f} ms = {ratio:.2f}× bare",
+            f"target ≤ {COLD_START_TARGET}× {verdict}{goal}; CPU {result.import_cpu_p50:.0f} ms; "
+            f"first invoke {result.first_invoke_p50:.1f} ms; import + first invoke {total_ratio:.2f}× bare",
+        )
+
+
+# -- the local workflow: warm handlers, end to end, batch -------------------------------------------------
+@dataclass
+class HandlerClock:
+    """Wraps each LocalFunction.invoke (and the endpoint) to add up the time spent in handlers."""
+
+    handler_ms: float = 0.0
+    model_ms: float = 0.0
+
+    @contextmanager
+    def attached(self, workflow: LocalWorkflow) -> Iterator[None]:
+        saved: list[tuple[Any, Callable[..., Any]]] = []
+        for function in workflow.functions.values():
+            saved.append((function, function.invoke))
+            function.invoke = self._timed_function(function.invoke)  # type: ignore[method-assign, assignment]
+        endpoint = workflow.endpoint
+        if endpoint is not None:
+            saved.append((endpoint, endpoint.invoke))
+            endpoint.invoke = self._timed_endpoint(endpoint.invoke)  # type: ignore[method-assign, assignment]
+        try:
+            yield
+        finally:
+            for owner, original in saved:
+                owner.invoke = original
+
+    def _timed_function(self, invoke: Callable[[Any], InvocationResult]) -> Callable[[Any], InvocationResult]:
+        def timed(event: Any) -> InvocationResult:
+            result = invoke(event)
+            self.handler_ms += result.duration_ms
+            return result
+
+        return timed
+
+    def _timed_endpoint(self, invoke: Callable[[bytes, str], bytes]) -> Callable[[bytes, str], bytes]:
+        def timed(body: bytes, content_type: str) -> bytes:
+            started = time.perf_counter()
+            try:
+                return invoke(body, content_type)
+            finally:
+                self.model_ms += (time.perf_counter() - started) * 1000.0
+
+        return timed
+
+
+def warm_latencies(workflow: LocalWorkflow, key: str, iterations: int) -> dict[str, list[float]]:
+    """Each function alone, fed the previous one's real output; the first (cold) call is not counted."""
+    event: Any = {"image_data": "", "s3_bucket": workflow.bucket, "s3_key": key}
+    durations: dict[str, list[float]] = {}
+    for name in ordered_functions(workflow.stack):
+        function: LocalFunction = workflow.functions[workflow.stack.function_by_name(name).function_name]
+        samples = []
+        for attempt in range(iterations + 1):
+            result = function.invoke(event)
+            if result.function_error:
+                raise RuntimeError(f"{name} failed during the benchmark: {result.payload[:500]!r}")
+            if attempt:
+                samples.append(result.duration_ms)
+        durations[name] = samples
+        event = result.json()
+    return durations
+
+
+@dataclass
+class BatchResult:
+    wall_ms: list[float]
+    handler_ms: list[float]
+    model_ms: float
+    failed: int
+    seconds: float
+
+
+def run_batch(workflow: LocalWorkflow, keys: list[str]) -> BatchResult:
+    clock = HandlerClock()
+    wall, handler, failed = [], [], 0
+    with clock.attached(workflow):
+        started = time.perf_counter()
+        for key in keys:
+            before_handler = clock.handler_ms
+            t0 = time.perf_counter()
+            result = workflow.run(key)
+            wall.append((time.perf_counter() - t0) * 1000.0)
+            handler.append(clock.handler_ms - before_handler)
+            failed += result.status != "SUCCEEDED"
+        seconds = time.perf_counter() - started
+    return BatchResult(wall, handler, clock.model_ms, failed, seconds)
+
+
+def add_workflow(table: Table, profile: Profile) -> None:
+    images = bundled_images()
+    with LocalWorkflow(threshold=BENCH_THRESHOLD) as workflow:
+        keys = [
+            workflow.upload(images[i % len(images)].data, f"bench/{i:04d}-{images[i % len(images)].name}")
+            for i in range(profile.images)
+        ]
+        warm = warm_latencies(workflow, keys[0], profile.warm_iterations)
+        batch = run_batch(workflow, keys)
+    for name, samples in warm.items():
+        table.add(
+            f"warm handler: {name}",
+            f"p50 {p(samples, 50):.2f} ms, p95 {p(samples, 95):.2f} ms",
+            f"{len(samples)} invocations through LocalFunction, moto S3"
+            + (", local ONNX endpoint" if name == "classify_image" else ""),
+        )
+    overhead = 1.0 - sum(batch.handler_ms) / sum(batch.wall_ms)
+    table.add(
+        "end to end per image",
+        f"p50 {p(batch.wall_ms, 50):.0f} ms, p95 {p(batch.wall_ms, 95):.0f} ms",
+        f"{len(batch.wall_ms)} executions of the real ASL on moto (start to terminal state, history read); "
+        f"{batch.failed} not SUCCEEDED",
+    )
+    table.add(
+        "harness share of end to end",
+        f"{overhead:.0%}",
+        f"handlers p50 {p(batch.handler_ms, 50):.1f} ms per image (of which the model "
+        f"{batch.model_ms / len(batch.wall_ms):.1f} ms); the rest is moto's interpreter, S3 and polling",
+    )
+    table.add(
+        f"batch throughput, {len(keys)} images",
+        f"{len(keys) / batch.seconds:.1f} images/s",
+        f"sequential executions, one at a time, {batch.seconds:.1f} s in all (uploads not timed)",
+    )
+
+
+# -- the model --------------------------------------------------------------------------------------------
+def add_model(table: Table, profile: Profile) -> None:
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    pinned = pin_to_one_core()
+    try:
+        model = ImageClassifierModel.load(DEFAULT_MODEL_DIR, intra_op_threads=1)
+        body = sample_png()
+        durations = time_calls(lambda: model.predict(body, "image/png"), profile.model_iterations)
+    finally:
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)
+    table.add(
+        "model inference, 1 image",
+        f"p50 {percentile_ms(durations, 50):.3f} ms, {1.0 / statistics.fmean(durations):.0f} images/s",
+        f"predict() incl. PNG decode, {profile.model_iterations} calls, {pinned}, 1 onnxruntime thread",
+    )
+    size = (DEFAULT_MODEL_DIR / MODEL_FILE).stat().st_size
+    table.add("model artifact", f"{size / 1e6:.2f} MB", f"{MODEL_FILE}, {size:,} bytes")
+
+
+# -- package sizes ----------------------------------------------------------------------------------------
+def tree_bytes(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = Path(root, name)
+            if not path.is_symlink():
+                total += path.stat().st_size
+    return total
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 1e6:.2f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
+
+
+def stale_files(source: Path, built: Path) -> list[str]:
+    """Source files whose built copy is missing or different: the build predates them."""
+    stale = []
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            copy = built / path.relative_to(source)
+            if not copy.is_file() or copy.read_bytes() != path.read_bytes():
+                stale.append(str(path.relative_to(PROJECT_ROOT)))
+    return stale
+
+
+def add_package_sizes(table: Table, stack: Stack) -> None:
+    layer = BUILD_DIR / LAYER_ID
+    if not layer.is_dir():
+        for name in [*ordered_functions(stack), "layer"]:
+            table.add(
+                f"package: {name}", "run make sam-checks first", f"no {BUILD_DIR.relative_to(PROJECT_ROOT)}"
+            )
+        return
+    built = datetime.datetime.fromtimestamp(layer.stat().st_mtime, datetime.UTC).strftime(
+        "%Y-%m-%d %H:%M UTC"
+    )
+    layer_bytes = tree_bytes(layer)
+    for name in ordered_functions(stack):
+        spec = stack.function_by_name(name)
+        folder = BUILD_DIR / spec.logical_id
+        if not folder.is_dir():
+            table.add(f"package: {name}", "run make sam-checks first", f"{folder.name} not built")
+            continue
+        own = tree_bytes(folder)
+        stale = stale_files(spec.code_dir, folder)
+        table.add(
+            f"package: {name}",
+            megabytes(own),
+            f"unzipped; with the layer {(own + layer_bytes) / 1e6:.1f} MB of Lambda's 250 MB"
+            + (f"; STALE build ({stale[0]} changed since): run make sam-checks" if stale else ""),
+        )
+    stale = stale_files(PROJECT_ROOT / "layers" / "common", layer / "python")
+    table.add(
+        "package: layer",
+        megabytes(layer_bytes),
+        f"{LAYER_ID} unzipped, sam build of {built}"
+        + (f"; STALE build ({stale[0]} changed since): run make sam-checks" if stale else ""),
+    )
+
+
+# -- main -------------------------------------------------------------------------------------------------
+def build_table(profile: Profile) -> Table:
+    stack = read_stack()
+    table = Table()
+    # Cold starts first, while this process has nothing running next to the fresh interpreters.
+    add_cold_starts(
+        table,
+        measure_cold_starts(stack, profile.cold_repetitions, profile.cold_warmup),
+        profile.cold_repetitions,
+    )
+    add_workflow(table, profile)
+    add_model(table, profile)
+    add_package_sizes(table, stack)
+    return table
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="few repetitions and 20 images (CI)")
+    args = parser.parse_args(argv)
+    profile = QUICK if args.quick else FULL
+
+    started = time.perf_counter()
+    table = build_table(profile)
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"scones bench ({profile.name}), {now}")
+    print(f"machine: {machine_description()} ({platform.machine()})")
+    print(table.render())
+    print(f"measured in {time.perf_counter() - started:.0f} s")

@@ -1,0 +1,40 @@
+"""`python -m bench --quick` still runs and prints every row; the figures themselves are not asserted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ("serialize_image_data", "classify_image", "filter_inferences")
+ROWS = (
+    "cold start: bare handler",
+    *(f"cold start: {name}" for name in FUNCTIONS),
+    *(f"warm handler: {name}" for name in FUNCTIONS),
+    "end to end per image",
+    "harness share of end to end",
+    "batch throughput, 20 images",
+    "model inference, 1 image",
+    "model artifact",
+    *(f"package: {name}" for name in FUNCTIONS),
+    "package: layer",
+)
+
+
+@pytest.mark.slow
+def test_quick_benchmark_prints_every_row() -> None:
+    # Given the benchmark in its CI profile, in a process of its own (it pins itself to one core)
+    # When it runs
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    # Then it succeeds, names the machine and prints one table row per measure
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("machine: ") and "Python" in line for line in lines)
+    rows = [line for line in lines if line.startswith("| ")]
+    for measure in ROWS:
+        assert any(row.startswith(f"| {measure} ") for row in rows), f"no row {measure!r} in\n{done.stdout}"
