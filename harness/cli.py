@@ -80,7 +80,8 @@ def render_table(rows: list[tuple[str, str | None, ExecutionResult]], title: str
             if expected and label != expected:
                 outcome += f" [yellow](true class: {expected})[/yellow]"
         else:
-            message = result.message or ""
+            # The image is already in the first column: drop the s3:// suffix some messages carry.
+            message = (result.message or "").split(" (s3://")[0]
             message = message if len(message) <= 70 else message[:67] + "..."
             outcome = f"[red]{result.status}[/red] {result.error}: {message}"
         timings = {s.name: s.seconds for s in result.states}
