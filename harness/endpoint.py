@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from scones_common.exceptions import InvalidImageError, UnsupportedImageFormatError
 
 MAX_REQUEST_BYTES = 6_291_456  # SageMaker real-time InvokeEndpoint body limit
+RESPONSE_CONTENT_TYPE = "application/json"  # what the built-in algorithm answers
 
 
 class ServesModel(Protocol):
@@ -56,6 +58,9 @@ class EndpointCall:
     seconds: float
 
 
+# Data capture: (request body, request content type, response body, response content type).
+CaptureHook = Callable[[bytes, str, bytes, str], None]
+
 # SageMaker gives a real-time model 60 s to answer, then fails the call with ModelError.
 INVOCATION_TIMEOUT_SECONDS = 60.0
 
@@ -68,6 +73,8 @@ class LocalEndpoint:
         self.model = model
         self.invocation_timeout_seconds = invocation_timeout_seconds
         self.calls: list[EndpointCall] = []
+        # Called after each successful invocation only, e.g. harness.capture.DataCaptureWriter.
+        self.capture: CaptureHook | None = None
         self._faults: deque[EndpointFault] = deque()
         self._lock = threading.Lock()
 
@@ -83,6 +90,8 @@ class LocalEndpoint:
         response: bytes | None = None
         try:
             response = self._answer(body, content_type)
+            if self.capture is not None:
+                self.capture(body, content_type, response, RESPONSE_CONTENT_TYPE)
             return response
         except EndpointErrorResponse as exc:
             error = exc.code

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,6 +48,10 @@ def _value_matches(option: Any, value: Any) -> bool:
             return isinstance(value, str) and value.startswith(str(argument))
         if operator == "suffix":
             return isinstance(value, str) and value.endswith(str(argument))
+        if operator == "wildcard":
+            # "*" matches any run of characters, "/" included; nothing else is special.
+            pattern = "".join(".*" if c == "*" else re.escape(c) for c in str(argument))
+            return isinstance(value, str) and re.fullmatch(pattern, value, flags=re.DOTALL) is not None
         if operator == "equals-ignore-case":
             return isinstance(value, str) and value.lower() == str(argument).lower()
         if operator == "anything-but":
@@ -98,12 +103,14 @@ class Delivery:
     rule: str
     target_arn: str
     message: str
+    execution_arn: str | None = None  # when the target is a state machine
 
 
 class LocalEventBridge:
-    def __init__(self, stack: Stack, sns: Any, sqs: Any) -> None:
+    def __init__(self, stack: Stack, sns: Any, sqs: Any, sfn: Any) -> None:
         self.sns = sns
         self.sqs = sqs
+        self.sfn = sfn
         self.rules = {
             lid: stack.resolver.resolve(res.get("Properties", {}))
             for lid, res in stack.resources.items()
@@ -131,11 +138,43 @@ class LocalEventBridge:
                     self.sqs.send_message(
                         QueueUrl=self.sqs.get_queue_url(QueueName=queue)["QueueUrl"], MessageBody=message
                     )
+                elif arn.startswith("arn:aws:states:"):
+                    started = self.sfn.start_execution(
+                        stateMachineArn=arn, name=f"event-{uuid.uuid4().hex[:20]}", input=message
+                    )
+                    delivered.append(Delivery(name, arn, message, started["executionArn"]))
+                    continue
                 else:
-                    continue  # a target the harness does not run (e.g. a state machine)
+                    continue  # a target the harness does not run
                 delivered.append(Delivery(name, arn, message))
         self.deliveries.extend(delivered)
         return delivered
+
+
+def object_created(bucket: str, key: str, size: int, etag: str, version_id: str | None) -> dict[str, Any]:
+    """The event S3 sends to EventBridge for a new object (the shape of events/s3_object_created.json)."""
+    obj: dict[str, Any] = {"key": key, "size": size, "etag": etag, "sequencer": uuid.uuid4().hex[:18].upper()}
+    if version_id:
+        obj["version-id"] = version_id
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": ACCOUNT_ID,
+        "time": datetime.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": obj,
+            "request-id": uuid.uuid4().hex[:16].upper(),
+            "requester": ACCOUNT_ID,
+            "source-ip-address": "127.0.0.1",
+            "reason": "PutObject",
+        },
+    }
 
 
 def execution_status_change(described: dict[str, Any]) -> dict[str, Any]:

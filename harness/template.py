@@ -89,6 +89,8 @@ class Stack:
     # Queues and topics the harness creates in moto, by logical id (their names are the logical ids).
     queues: list[str] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> table properties
+    buses: list[str] = field(default_factory=list)  # event bus names
     resources: dict[str, Any] = field(default_factory=dict, repr=False)
     resolver: Any = field(default=None, repr=False)
 
@@ -207,6 +209,22 @@ def read_stack(
         attributes[lid] = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{lid}"
         attributes[f"{lid}.TopicArn"] = attributes[lid]
         attributes[f"{lid}.TopicName"] = lid
+    tables = {
+        lid: res.get("Properties", {})
+        for lid, res in resources.items()
+        if res.get("Type") == "AWS::DynamoDB::Table"
+    }
+    for lid in tables:
+        attributes[lid] = lid
+        attributes[f"{lid}.Arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{lid}"
+    buses: list[str] = []
+    for lid, res in resources.items():
+        if res.get("Type") == "AWS::Events::EventBus":
+            name = str(_Resolver(parameters, attributes).resolve(res.get("Properties", {}).get("Name", lid)))
+            buses.append(name)
+            attributes[lid] = name
+            attributes[f"{lid}.Arn"] = f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{name}"
+            attributes[f"{lid}.Name"] = name
     for lid, res in resources.items():
         if res.get("Type") == "AWS::Serverless::StateMachine":
             attributes[lid] = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{LOCAL_STATE_MACHINE_NAME}"
@@ -248,6 +266,8 @@ def read_stack(
         bucket_name=bucket,
         queues=queues,
         topics=topics,
+        tables=tables,
+        buses=buses,
         resources=resources,
         resolver=resolver,
     )

@@ -17,8 +17,9 @@ import boto3
 from moto import mock_aws
 
 from harness.aws_hooks import AwsHooks
+from harness.capture import DataCaptureWriter
 from harness.endpoint import LocalEndpoint, ServesModel
-from harness.eventbridge import LocalEventBridge, execution_status_change
+from harness.eventbridge import LocalEventBridge, execution_status_change, object_created
 from harness.lambda_runtime import MAX_STATE_PAYLOAD_BYTES, LocalFunction, wait_for_running_invocations
 from harness.template import ACCOUNT_ID, LOCAL_STATE_MACHINE_NAME, REGION, Stack, read_stack
 
@@ -124,6 +125,7 @@ class LocalWorkflow:
         self.functions: dict[str, LocalFunction] = {}
         self.endpoint: LocalEndpoint | None = None
         self.hooks: AwsHooks | None = None
+        self.capture: DataCaptureWriter | None = None
         self.state_machine_arn = ""
         self.bucket = self.stack.bucket_name
 
@@ -165,14 +167,29 @@ class LocalWorkflow:
 
         self.s3 = boto3.client("s3", region_name=REGION)
         self.s3.create_bucket(Bucket=self.bucket)
+        # As the template's bucket: versioned, so that S3 events carry a version-id.
+        self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        # Data capture, as the deployed endpoint's DataCaptureConfig: s3://BUCKET/data_capture/...
+        self.capture = self.endpoint.capture = DataCaptureWriter(self.s3, self.bucket, endpoint_name)
         self.sqs = boto3.client("sqs", region_name=REGION)
         for queue in self.stack.queues:
             self.sqs.create_queue(QueueName=queue)
         self.sns = boto3.client("sns", region_name=REGION)
         for topic in self.stack.topics:
             self.sns.create_topic(Name=topic)
-        self.events = LocalEventBridge(self.stack, self.sns, self.sqs)
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        for table, properties in self.stack.tables.items():
+            self.dynamodb.create_table(
+                TableName=table,
+                KeySchema=properties["KeySchema"],
+                AttributeDefinitions=properties["AttributeDefinitions"],
+                BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"),
+            )
+        self.eventbridge = boto3.client("events", region_name=REGION)
+        for bus in self.stack.buses:
+            self.eventbridge.create_event_bus(Name=bus)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.events = LocalEventBridge(self.stack, self.sns, self.sqs, self.sfn)
         machine = self.sfn.create_state_machine(
             name=LOCAL_STATE_MACHINE_NAME,
             definition=self.definition(),
@@ -207,6 +224,11 @@ class LocalWorkflow:
         # that nothing it does afterwards can reach real AWS.
         longest = max((spec.timeout_seconds for spec in self.stack.functions.values()), default=1)
         wait_for_running_invocations(timeout_seconds=longest)
+        if self.capture is not None:
+            try:
+                self.capture.flush()  # while the bucket still exists in moto
+            except Exception:  # a failed write must not leave moto running
+                logging.getLogger(__name__).exception("data capture: the last records were not written")
         try:
             self._mock.stop()
         finally:
@@ -218,6 +240,24 @@ class LocalWorkflow:
     def upload(self, data: bytes, key: str) -> str:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
         return key
+
+    def drop(self, data: bytes, key: str) -> list[ExecutionResult]:
+        """Upload as a user would and let the template's EventBridge rules start what they start.
+
+        Returns the executions started (none if no rule matches the key). Calling it twice with the
+        same bytes and key delivers a second event for a new version, as S3 would.
+        """
+        put = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+        head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        event = object_created(
+            self.bucket, key, int(head["ContentLength"]), put["ETag"].strip('"'), put.get("VersionId")
+        )
+        return self.redeliver(event)
+
+    def redeliver(self, event: dict[str, Any]) -> list[ExecutionResult]:
+        """Deliver an S3 event (again): EventBridge may deliver one event more than once."""
+        deliveries = self.events.put_event(event)
+        return [self.wait(d.execution_arn) for d in deliveries if d.execution_arn]
 
     def upload_file(self, path: Path, prefix: str = "images/") -> str:
         return self.upload(path.read_bytes(), f"{prefix}{path.name}")

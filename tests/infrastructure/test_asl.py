@@ -167,14 +167,14 @@ def test_fail_states_read_what_their_catchers_wrote(asl: dict[str, Any]) -> None
                     if not path:
                         continue
                     # When the Fail state's path is compared with where the catcher put the error
-                    # (or where the catcher that led into this state put an earlier one, which a
-                    # catcher writing elsewhere leaves in place: KeepForReview -> ThresholdConfidenceNotMet)
+                    # (or where an earlier catcher put an earlier error, which a catcher writing
+                    # elsewhere leaves in place: FilterInferences -> KeepForReview -> ... -> the Fail)
                     result_path = catcher.get("ResultPath", "$")
                     upstream = [
                         c.get("ResultPath", "$")
                         for other in machine["States"].values()
                         for c in other.get("Catch", [])
-                        if c["Next"] == name and c.get("ResultPath", "$") != result_path
+                        if c.get("ResultPath", "$") != result_path
                     ]
                     # Then the path reads inside an error output (Error and Cause), not elsewhere
                     prefixes = [f"{p}." if p != "$" else "$." for p in [result_path, *upstream]]

@@ -430,12 +430,26 @@ def test_serialize_may_only_read_the_image_bucket(resources: dict[str, Any]) -> 
     found = _own_grants(resources, "SerializeImageDataFunction")
     # When actions are paired with resources
     granted = [(action, s["Resource"]) for s in found for action in as_list(s["Action"])]
-    # Then it may get objects of the image bucket, and list that bucket (so a missing key is a 404)
+    # Then it may get objects of the image bucket, list that bucket (so a missing key is a 404), and
+    # keep its idempotency records in its own table
     bucket = {"Bucket": IMAGE_BUCKET_NAME}
-    assert granted == [
-        ("s3:GetObject", {"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}/*", bucket]}),
-        ("s3:ListBucket", {"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}", bucket]}),
-    ]
+    table = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+    assert sorted(granted, key=str) == sorted(
+        [
+            ("s3:GetObject", {"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}/*", bucket]}),
+            ("s3:ListBucket", {"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}", bucket]}),
+            *(
+                (action, table)
+                for action in (
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                )
+            ),
+        ],
+        key=str,
+    )
 
 
 def test_classify_may_only_invoke_its_endpoint(resources: dict[str, Any]) -> None:
@@ -531,14 +545,16 @@ def test_state_machine_is_standard_traced_and_logged(resources: dict[str, Any]) 
     ]
 
 
-def test_definition_substitutions_point_at_the_functions_and_the_queue(resources: dict[str, Any]) -> None:
+def test_definition_substitutions_point_at_the_functions_queue_and_bus(resources: dict[str, Any]) -> None:
     # Given the state machine's substitutions
     substitutions = props_of(resources, "ImageClassificationStateMachine")["DefinitionSubstitutions"]
     # When they are read
-    # Then each <Function>Arn is that function's ARN, and ReviewQueueUrl the review queue's URL
+    # Then each <Function>Arn is that function's ARN, ReviewQueueUrl the review queue's URL and
+    # ResultsBusName the results bus
     assert substitutions == {
         **{f"{lid}Arn": {"Fn::GetAtt": [lid, "Arn"]} for lid in FUNCTIONS},
         "ReviewQueueUrl": {"Ref": "ReviewQueue"},
+        "ResultsBusName": {"Ref": "ResultsBus"},
     }
 
 

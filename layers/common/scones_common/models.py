@@ -27,10 +27,26 @@ class ImageRef(BaseModel):
     s3_bucket: str = S3Bucket
     s3_key: str = S3Key
     image_data: str = ""
+    # Set when an S3 upload started the execution (EventBridge rule): they identify one delivery of one
+    # object version, so that a duplicate delivery is recognised and classified only once.
+    etag: str | None = None
+    version_id: str | None = None
 
     @property
     def s3_uri(self) -> str:
         return f"s3://{self.s3_bucket}/{self.s3_key}"
+
+    @property
+    def object_version(self) -> dict[str, str] | None:
+        """What makes two deliveries the same object, or None when the input does not say (manual runs)."""
+        if not self.etag:
+            return None
+        return {
+            "s3_bucket": self.s3_bucket,
+            "s3_key": self.s3_key,
+            "etag": self.etag,
+            "version_id": self.version_id or "",
+        }
 
 
 class SerializedImage(BaseModel):
@@ -49,6 +65,19 @@ class SerializedImage(BaseModel):
     normalized: bool = Field(description="true when the image was re-encoded or resized to fit a state")
     # The original workflow carried an empty list forward; kept for compatibility.
     inferences: list[float] = Field(default_factory=list)
+    # False here; see DuplicateImage.
+    duplicate: bool = False
+
+
+class DuplicateImage(BaseModel):
+    """Output of serialize_image_data for a repeated delivery of an object already serialized: the
+    state machine ends at once, so the endpoint is not called and nothing is published twice."""
+
+    model_config = _PAYLOAD
+
+    s3_bucket: str = S3Bucket
+    s3_key: str = S3Key
+    duplicate: bool = True
 
 
 class ClassifiedImage(BaseModel):

@@ -38,6 +38,10 @@ class SerializeSettings(EnvironmentSettings):
     # Base64 grows bytes by 4/3: 150,000 bytes become 200,000 characters, well under the 262,144 bytes
     # a Step Functions state may carry, with room for the other fields.
     max_inline_image_bytes: int = Field(default=150_000, gt=0, le=190_000)
+    # DynamoDB table of Powertools idempotency records: one per object version already serialized.
+    idempotency_table_name: str = Field(min_length=3, max_length=255)
+    # EventBridge retries a delivery for up to 24 hours; a record outlives that.
+    idempotency_ttl_seconds: int = Field(default=2 * 24 * 3600, gt=0)
 
 
 class ClassifySettings(EnvironmentSettings):
