@@ -26,7 +26,7 @@ test: install  ## unit, integration and infrastructure tests (no network, no AWS
 lint: install  ## ruff and mypy, as CI runs them
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy harness model layers/common/scones_common tests bench
+	$(BIN)/mypy harness model monitor layers/common/scones_common tests bench
 	for fn in functions/*/; do $(BIN)/mypy "$$fn"app.py || exit 1; done
 
 format: install

@@ -270,6 +270,10 @@ def _register_optional_commands() -> None:
     for command in sagemaker_commands:
         scones.add_command(command)
 
+    from monitor.cli import monitor_command
+
+    scones.add_command(monitor_command)
+
 
 def main() -> None:
     _register_optional_commands()

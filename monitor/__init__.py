@@ -1,0 +1,1 @@
+"""`scones monitor`: what the endpoint saw and answered, read back from SageMaker data capture."""

@@ -1,0 +1,144 @@
+"""`scones monitor`: charts and an HTML report from an endpoint's data capture, deployed or local."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import boto3
+import click
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+from rich.table import Table
+
+from monitor.read import DEFAULT_PREFIX, Capture, read_capture
+from monitor.report import DEFAULT_THRESHOLD, GALLERY_SIZE, Summary, summarize, summary_rows, write_report
+
+DEFAULT_OUT = Path(".scones") / "monitor"
+DEMO_LOG_DIR = Path(".scones") / "logs"
+
+
+def demo_capture(
+    threshold: float, repeat: int = 1, endpoint_name: str | None = None, log_dir: Path = DEMO_LOG_DIR
+) -> Capture:
+    """The bundled samples through the local workflow, then its data capture read back from moto's S3."""
+    from harness.samples import demo_samples
+    from harness.workflow import LocalWorkflow, load_model
+
+    samples = demo_samples()
+    with LocalWorkflow(threshold=threshold, log_dir=log_dir, model=load_model()) as workflow:
+        for _ in range(repeat):
+            for sample in samples:
+                workflow.run(workflow.upload(sample.data, f"test/{sample.name}"))
+        assert workflow.capture is not None
+        workflow.capture.flush()
+        # Read before the workflow closes: moto's bucket goes with it.
+        return read_capture(workflow.s3, workflow.bucket, workflow.capture.prefix, endpoint_name)
+
+
+def _console() -> Console:
+    width = None if sys.stdout.isatty() else 160
+    return Console(file=sys.stdout, highlight=False, width=width)
+
+
+def summary_table(summary: Summary) -> Table:
+    table = Table()
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for metric, value in summary_rows(summary):
+        table.add_row(metric, value)
+    return table
+
+
+@click.command("monitor")
+@click.option(
+    "--bucket",
+    default=None,
+    help="Read a deployed endpoint's capture from this bucket, with the default boto3 credentials.",
+)
+@click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="Capture prefix in the bucket.")
+@click.option(
+    "--endpoint-name", default=None, help="Only this endpoint's capture [default: every endpoint under it]."
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=DEFAULT_THRESHOLD,
+    show_default=True,
+    help="Confidences below it count as low (the workflow's ConfidenceThreshold).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="Where report.html and the PNG charts go.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="No AWS: run the bundled samples through the local workflow, which captures like SageMaker, "
+    "and report on that capture.",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 100),
+    default=1,
+    show_default=True,
+    help="With --demo: rounds of samples.",
+)
+@click.option(
+    "--gallery", "gallery_size", type=click.IntRange(0, 100), default=GALLERY_SIZE, show_default=True
+)
+def monitor_command(
+    bucket: str | None,
+    prefix: str,
+    endpoint_name: str | None,
+    threshold: float,
+    out_dir: Path,
+    as_json: bool,
+    demo: bool,
+    repeat: int,
+    gallery_size: int,
+) -> None:
+    """Confidence, label mix and low-confidence rate over time from SageMaker data capture.
+
+    Reads every record of every file under s3://BUCKET/PREFIX/ENDPOINT/AllTraffic/YYYY/MM/DD/HH/,
+    writes PNG charts, a gallery of the least confident images and one self-contained report.html
+    to --out, and prints a summary. Exits 1 when there is no record to report on.
+    """
+    if demo == (bucket is not None):
+        raise click.UsageError(
+            "give --bucket BUCKET to read a deployed endpoint's capture, or --demo to capture the "
+            "bundled samples locally (no AWS account needed)"
+        )
+    if demo:
+        capture = demo_capture(threshold, repeat, endpoint_name)
+    else:
+        assert bucket is not None
+        try:
+            capture = read_capture(boto3.client("s3"), bucket, prefix, endpoint_name)
+        except (ClientError, BotoCoreError) as exc:
+            raise click.ClickException(f"cannot read s3://{bucket}/{prefix}: {exc}") from None
+    summary = summarize(capture, threshold)
+    if not capture.records:
+        click.echo(
+            f"no data capture records under {summary.source} ({len(capture.files)} files); is data capture "
+            "enabled on the endpoint (`scones deploy` without --serverless) and has it been invoked?",
+            err=True,
+        )
+        sys.exit(1)
+    files = write_report(capture, summary, out_dir, gallery_size)
+    if as_json:
+        record = summary.as_json()
+        record["report"] = str(files.html)
+        record["charts"] = {name: str(path) for name, path in files.charts.items()}
+        click.echo(json.dumps(record))
+        return
+    console = _console()
+    console.print(f"scones monitor: {summary.records:,} captured inferences from {summary.source}")
+    console.print(summary_table(summary))
+    console.print(f"report: {files.html}  (charts: {', '.join(str(p) for p in files.charts.values())})")
