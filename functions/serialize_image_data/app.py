@@ -24,6 +24,7 @@ image_store = S3ImageStore(boto3.client("s3"))
 def delivery_ledger() -> "DeliveryLedger":
     """Created at the first upload-started invocation: executions started by hand never need it, and
     the cold start does not pay for Powertools idempotency and a DynamoDB client up front."""
+    from scones_common.duplicates import DeliveryLedger
 
     return DeliveryLedger(
         settings.idempotency_table_name, boto3.client("dynamodb"), settings.idempotency_ttl_seconds
