@@ -270,9 +270,11 @@ def _register_optional_commands() -> None:
     for command in sagemaker_commands:
         scones.add_command(command)
 
+    from harness.cleanup_cli import cleanup_command
     from monitor.cli import monitor_command
 
     scones.add_command(monitor_command)
+    scones.add_command(cleanup_command)
 
 
 def main() -> None:

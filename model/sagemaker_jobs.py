@@ -635,7 +635,7 @@ def launch_pytorch_training(
 # --- Deployment ---------------------------------------------------------------------------------------
 
 ENDPOINT_INSTANCE_TYPE = "ml.m5.xlarge"
-DEFAULT_ENDPOINT_NAME = "scones-image-classification"
+DEFAULT_ENDPOINT_NAME = "scones-image-classifier"  # the stack's EndpointName default
 VARIANT_NAME = "AllTraffic"
 DATA_CAPTURE_PREFIX = "data_capture"
 
