@@ -116,6 +116,10 @@ def _event_for(name: str, folder: Path) -> Path:
         event["__object_file__"] = str(SAMPLE_IMAGE)  # what the stubbed S3 answers
     else:
         event = json.loads((EVENTS / f"{name}.json").read_text())
+    if name == "summarize_batch":  # every GetObject answers a manifest of a batch with no result files
+        manifest = folder / "manifest.json"
+        manifest.write_text(json.dumps({"ResultFiles": {"FAILED": [], "PENDING": [], "SUCCEEDED": []}}))
+        event["__object_file__"] = str(manifest)
     path = folder / f"{name.split()[0]}.json"
     path.write_text(json.dumps(event))
     return path

@@ -270,11 +270,13 @@ def _register_optional_commands() -> None:
     for command in sagemaker_commands:
         scones.add_command(command)
 
+    from harness.batch_cli import batch_command
     from harness.cleanup_cli import cleanup_command
     from monitor.cli import monitor_command
 
     scones.add_command(monitor_command)
     scones.add_command(cleanup_command)
+    scones.add_command(batch_command)
 
 
 def main() -> None:

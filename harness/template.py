@@ -13,6 +13,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 LOCAL_STATE_MACHINE_NAME = "ImageClassificationStateMachine"
+# Locally every state machine is named after its logical id (the main one's is LOCAL_STATE_MACHINE_NAME).
+BATCH_STATE_MACHINE_NAME = "BatchClassificationStateMachine"
 
 
 class CfnTag:
@@ -93,6 +95,8 @@ class Stack:
     buses: list[str] = field(default_factory=list)  # event bus names
     resources: dict[str, Any] = field(default_factory=dict, repr=False)
     resolver: Any = field(default=None, repr=False)
+    # Every state machine of the template by logical id, `state_machine` included.
+    state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
 
     def function_by_name(self, name: str) -> FunctionSpec:
         """By logical id (ClassifyImageFunction) or by folder name (classify_image)."""
@@ -227,9 +231,9 @@ def read_stack(
             attributes[f"{lid}.Name"] = name
     for lid, res in resources.items():
         if res.get("Type") == "AWS::Serverless::StateMachine":
-            attributes[lid] = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{LOCAL_STATE_MACHINE_NAME}"
+            attributes[lid] = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{lid}"
             attributes[f"{lid}.Arn"] = attributes[lid]
-            attributes[f"{lid}.Name"] = LOCAL_STATE_MACHINE_NAME
+            attributes[f"{lid}.Name"] = lid
     for lid in functions_raw:
         attributes[lid] = lid
         attributes[f"{lid}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{lid}"
@@ -256,12 +260,20 @@ def read_stack(
     ]
     if not machines:
         raise ValueError(f"{template_path}: no AWS::Serverless::StateMachine resource")
-    lid, machine = machines[0]
-    props = machine["Properties"]
-    substitutions = {k: str(v) for k, v in resolver.resolve(props.get("DefinitionSubstitutions", {})).items()}
+    state_machines: dict[str, StateMachineSpec] = {}
+    for lid, machine in machines:
+        props = machine["Properties"]
+        substitutions = {
+            k: str(v) for k, v in resolver.resolve(props.get("DefinitionSubstitutions", {})).items()
+        }
+        state_machines[lid] = StateMachineSpec(
+            lid, (root / str(props["DefinitionUri"])).resolve(), substitutions
+        )
+    main = state_machines.get(LOCAL_STATE_MACHINE_NAME) or next(iter(state_machines.values()))
     return Stack(
         functions=functions,
-        state_machine=StateMachineSpec(lid, (root / str(props["DefinitionUri"])).resolve(), substitutions),
+        state_machine=main,
+        state_machines=state_machines,
         parameters=parameters,
         bucket_name=bucket,
         queues=queues,

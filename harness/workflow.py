@@ -21,7 +21,7 @@ from harness.capture import DataCaptureWriter
 from harness.endpoint import LocalEndpoint, ServesModel
 from harness.eventbridge import LocalEventBridge, execution_status_change, object_created
 from harness.lambda_runtime import MAX_STATE_PAYLOAD_BYTES, LocalFunction, wait_for_running_invocations
-from harness.template import ACCOUNT_ID, LOCAL_STATE_MACHINE_NAME, REGION, Stack, read_stack
+from harness.template import ACCOUNT_ID, REGION, Stack, read_stack
 
 _LOCAL_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/scones-local-state-machine"
 _TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -127,6 +127,7 @@ class LocalWorkflow:
         self.hooks: AwsHooks | None = None
         self.capture: DataCaptureWriter | None = None
         self.state_machine_arn = ""
+        self.state_machine_arns: dict[str, str] = {}  # every state machine of the template, by logical id
         self.bucket = self.stack.bucket_name
 
     # -- set-up ------------------------------------------------------------------------------
@@ -190,17 +191,21 @@ class LocalWorkflow:
             self.eventbridge.create_event_bus(Name=bus)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.events = LocalEventBridge(self.stack, self.sns, self.sqs, self.sfn)
-        machine = self.sfn.create_state_machine(
-            name=LOCAL_STATE_MACHINE_NAME,
-            definition=self.definition(),
-            roleArn=_LOCAL_ROLE_ARN,
-            type="STANDARD",
-        )
-        self.state_machine_arn = machine["stateMachineArn"]
+        main = self.stack.state_machine.logical_id
+        for logical_id in self.stack.state_machines or {main: self.stack.state_machine}:
+            machine = self.sfn.create_state_machine(
+                name=logical_id,
+                definition=self.definition(logical_id),
+                roleArn=_LOCAL_ROLE_ARN,
+                type="STANDARD",
+            )
+            self.state_machine_arns[logical_id] = machine["stateMachineArn"]
+        self.state_machine_arn = self.state_machine_arns[main]
 
-    def definition(self) -> str:
+    def definition(self, logical_id: str | None = None) -> str:
         """The ASL with DefinitionSubstitutions applied, and the local caps on waiting applied."""
-        text = self.stack.state_machine.definition()
+        spec = self.stack.state_machines.get(logical_id or "", self.stack.state_machine)
+        text = spec.definition()
         if self._retry_delay_cap is None and self._task_timeout_cap is None:
             return text
         definition = json.loads(text)

@@ -371,7 +371,7 @@ def test_only_log_delivery_and_traces_are_granted_on_every_resource(resources: d
             actions = set(as_list(statement["Action"]))
             # Then it is the state machine's log delivery or a function's X-Ray writes: AWS allows
             # nothing narrower for either
-            if logical_id == "ImageClassificationStateMachine":
+            if logical_id in ("ImageClassificationStateMachine", "BatchClassificationStateMachine"):
                 assert actions <= LOG_DELIVERY_ACTIONS
             else:
                 assert actions == XRAY_WRITE_ACTIONS, f"{logical_id} grants {sorted(actions)} on *"

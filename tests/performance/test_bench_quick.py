@@ -17,6 +17,7 @@ ROWS = (
     "end to end per image",
     "harness share of end to end",
     "batch throughput, 20 images",
+    "batch throughput, Distributed Map, 20 images",
     "model inference, 1 image",
     "model artifact",
     *(f"package: {name}" for name in FUNCTIONS),

@@ -112,3 +112,56 @@ def test_one_epoch_smoke_run_exports_a_servable_model(tmp_path: Path) -> None:
         [(data_dir / "motorcycle" / f"motorcycle_{i:03d}.png").read_bytes() for i in range(5)]
     )
     assert len(batch) == 5
+
+
+def test_mixup_blends_the_images_with_the_given_weight() -> None:
+    batch = torch.randn(6, 3, 32, 32)
+    mixed, partner, weight = trainer.mix_batch(batch, "mixup", 0.7, torch.Generator().manual_seed(0))
+    assert weight == 0.7
+    assert sorted(partner.tolist()) == list(range(6))
+    assert torch.allclose(mixed, 0.7 * batch + 0.3 * batch[partner])
+
+
+def test_cutmix_weight_is_the_share_of_pixels_kept() -> None:
+    batch = torch.randn(6, 3, 32, 32)
+    mixed, partner, weight = trainer.mix_batch(batch, "cutmix", 0.5, torch.Generator().manual_seed(1))
+    kept = (mixed == batch).all(dim=1).float().mean(dim=(1, 2))  # per image, the unpasted share
+    pasted = (mixed == batch[partner]).all(dim=1)
+    assert 0.0 < weight < 1.0
+    # Images paired with themselves are unchanged; the others keep exactly `weight` of their pixels.
+    moved = partner != torch.arange(6)
+    assert torch.allclose(kept[moved], torch.full_like(kept[moved], weight))
+    assert (pasted | (mixed == batch).all(dim=1)).all()  # every pixel is its own or the partner's
+    with pytest.raises(ValueError):
+        trainer.mix_batch(batch, "blend", 0.5, torch.Generator())
+
+
+def test_weight_average_moves_towards_the_network_by_one_minus_decay() -> None:
+    network = trainer.build_network(4, 2)
+    average = trainer.WeightAverage(network, decay=0.75)
+    before = [p.clone() for p in average.network.parameters()]
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.add_(1.0)
+    average.update(network)
+    for old, new in zip(before, average.network.parameters(), strict=True):
+        assert torch.allclose(new, old + 0.25)
+    assert not any(p.requires_grad for p in average.network.parameters())
+
+
+def test_ensemble_averages_the_members_logits() -> None:
+    members = [trainer.build_network(4, 2).eval() for _ in range(2)]
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        expected = (members[0](x) + members[1](x)) / 2
+        assert torch.allclose(trainer.Ensemble(members).eval()(x), expected, atol=1e-6)
+
+
+def test_recipe_flags_are_parsed_and_checked() -> None:
+    config = trainer.parse_args(
+        ["--mix", "cutmix", "--mix-alpha", "0.5", "--ema-decay", "0", "--ensemble", "1"]
+    )
+    assert (config.mix, config.mix_alpha, config.ema_decay, config.ensemble) == ("cutmix", 0.5, 0.0, 1)
+    for bad in (["--ema-decay", "1"], ["--ensemble", "0"], ["--mix-alpha", "0"], ["--mix", "blend"]):
+        with pytest.raises(SystemExit):
+            trainer.parse_args(bad)

@@ -43,3 +43,7 @@ class InvalidModelOutputError(SconesError):
 
 class ThresholdConfidenceNotMetError(SconesError):
     """The most likely class is below the confidence threshold."""
+
+
+class BatchResultsUnreadableError(SconesError):
+    """A batch's ResultWriter manifest or a result file is missing or not what Step Functions writes."""

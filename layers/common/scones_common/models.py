@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -121,3 +121,57 @@ def parse_event(model: type[ModelT], event: Any) -> ModelT:
             for error in exc.errors()
         )
         raise InvalidInputError(f"invalid {model.__name__}: {problems}") from None
+
+
+# -- Batch classification (statemachine/batch_classification.asl.json) ------------------------------
+OutcomeStatus = Literal["CLASSIFIED", "LOW_CONFIDENCE", "FAILED", "SKIPPED"]
+
+
+class ImageOutcome(BaseModel):
+    """What one child execution of the batch's Distributed Map returns: every object gets one."""
+
+    model_config = _PAYLOAD
+
+    s3_key: str = S3Key
+    status: OutcomeStatus
+    label: str | None = None
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    # The error's name: THRESHOLD_CONFIDENCE_NOT_MET, InvalidImageError, NotAnImageKey, States.Timeout...
+    error: str | None = None
+
+
+class ResultWriterDetails(BaseModel):
+    """Where the Distributed Map's ResultWriter put its manifest (the Map state's output names it)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, defer_build=True, populate_by_name=True)
+
+    bucket: str = Field(alias="Bucket", min_length=3, max_length=63)
+    key: str = Field(alias="Key", min_length=1, max_length=1024)
+
+
+class SummarizeBatchRequest(BaseModel):
+    """Input of summarize_batch: the Map state's output, as the batch state machine passes it on."""
+
+    model_config = _PAYLOAD
+
+    map_run_arn: str = Field(min_length=1)
+    result_writer_details: ResultWriterDetails
+
+
+class BatchSummary(BaseModel):
+    """Output of summarize_batch and of the batch state machine: counts only, so that it stays far below
+    the 256 KB state limit however many objects the prefix holds (the outcomes stay in the result files)."""
+
+    model_config = _PAYLOAD
+
+    map_run_arn: str
+    manifest: str = Field(description="s3://bucket/key of the ResultWriter manifest")
+    total: int = Field(ge=0, description="objects listed under the prefix, each with one outcome")
+    classified: int = Field(ge=0)
+    low_confidence: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    skipped: int = Field(ge=0)
+    labels: dict[str, int] = Field(description="confident classifications per label")
+    low_confidence_labels: dict[str, int] = Field(description="classifications below the threshold per label")
+    failures: dict[str, int] = Field(description="failed objects per error name")
+    failure_examples: dict[str, list[str]] = Field(description="a few keys per error name")

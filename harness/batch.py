@@ -1,0 +1,236 @@
+"""Run the batch state machine (a Distributed Map over an S3 prefix) locally and read what it wrote."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.template import BATCH_STATE_MACHINE_NAME
+from harness.workflow import ExecutionResult, LocalWorkflow
+
+_TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+# (objects finished, objects under the prefix): finished counts every child that reached an end.
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class BatchSummary:
+    """One batch: the summary summarize_batch returned, every object's outcome, how long it took."""
+
+    prefix: str
+    execution: ExecutionResult
+    objects: int  # listed under the prefix when the batch started
+    seconds: float
+    summary: dict[str, Any] = field(default_factory=dict)  # summarize_batch's output (empty if it failed)
+    outcomes: list[dict[str, Any]] = field(default_factory=list)  # read back from the result files
+    map_run: dict[str, Any] = field(default_factory=dict, repr=False)  # describe_map_run at the end
+
+    @property
+    def status(self) -> str:
+        return self.execution.status
+
+    @property
+    def images_per_second(self) -> float:
+        return self.objects / self.seconds if self.seconds > 0 else 0.0
+
+    def count(self, name: str) -> int:
+        return int(self.summary.get(name, 0))
+
+
+def run_batch(
+    workflow: LocalWorkflow,
+    prefix: str,
+    *,
+    progress: ProgressCallback | None = None,
+    poll_seconds: float = 0.2,
+    timeout_seconds: float = 3600.0,
+) -> BatchSummary:
+    """Classify every object under `prefix` of the local bucket with the batch state machine."""
+    install_result_writer()
+    serialise_client_creation()
+    arn = workflow.state_machine_arns[BATCH_STATE_MACHINE_NAME]
+    objects = count_objects(workflow, prefix)
+    if objects == 0:
+        # AWS runs an empty Map; moto 5.2.5's listObjectsV2 reader fails on a listing without Contents.
+        raise ValueError(f"no objects under s3://{workflow.bucket}/{prefix}")
+    started = time.perf_counter()
+    execution_arn = workflow.sfn.start_execution(
+        stateMachineArn=arn,
+        name=f"batch-{uuid.uuid4().hex[:16]}",
+        input=json.dumps({"s3_bucket": workflow.bucket, "prefix": prefix}),
+    )["executionArn"]
+
+    deadline = time.monotonic() + timeout_seconds
+    map_run: dict[str, Any] = {}
+    while True:
+        status = workflow.sfn.describe_execution(executionArn=execution_arn)["status"]
+        map_run = _map_run(workflow, execution_arn) or map_run
+        if progress is not None and map_run:
+            progress(_finished(map_run), objects)
+        if status in _TERMINAL or time.monotonic() > deadline:
+            break
+        time.sleep(poll_seconds)
+    # wait() reads the execution's end (and stops it past the deadline) as every other run does.
+    result = workflow.wait(execution_arn, timeout_seconds=0.0)
+    seconds = time.perf_counter() - started
+    if progress is not None and map_run:
+        progress(_finished(map_run), objects)
+    summary = result.output if result.status == "SUCCEEDED" and result.output else {}
+    return BatchSummary(
+        prefix=prefix,
+        execution=result,
+        objects=objects,
+        seconds=seconds,
+        summary=summary,
+        outcomes=read_outcomes(workflow, summary.get("manifest", "")),
+        map_run=map_run,
+    )
+
+
+def count_objects(workflow: LocalWorkflow, prefix: str) -> int:
+    pages = workflow.s3.get_paginator("list_objects_v2").paginate(Bucket=workflow.bucket, Prefix=prefix)
+    return sum(page.get("KeyCount", 0) for page in pages)
+
+
+def read_outcomes(workflow: LocalWorkflow, manifest_uri: str) -> list[dict[str, Any]]:
+    """Every child's outcome from the ResultWriter files (what summarize_batch counted), in key order."""
+    if not manifest_uri.startswith("s3://"):
+        return []
+    bucket, _, key = manifest_uri.removeprefix("s3://").partition("/")
+    manifest = json.loads(workflow.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    outcomes: list[dict[str, Any]] = []
+    for status, files in manifest["ResultFiles"].items():
+        for file in files:
+            for entry in json.loads(workflow.s3.get_object(Bucket=bucket, Key=file["Key"])["Body"].read()):
+                if status == "SUCCEEDED":
+                    outcomes.append(json.loads(entry["Output"]))
+                else:
+                    outcomes.append(
+                        {"s3_key": entry.get("Name"), "status": status, "error": entry.get("Error")}
+                    )
+    return sorted(outcomes, key=lambda outcome: str(outcome.get("s3_key")))
+
+
+def _map_run(workflow: LocalWorkflow, execution_arn: str) -> dict[str, Any]:
+    try:
+        runs = workflow.sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
+        if not runs:
+            return {}
+        described = workflow.sfn.describe_map_run(mapRunArn=runs[-1]["mapRunArn"])
+    except Exception:  # moto answers with an AttributeError until the execution's worker has started
+        return {}
+    return {k: v for k, v in described.items() if k != "ResponseMetadata"}
+
+
+def _finished(map_run: dict[str, Any]) -> int:
+    counts = map_run.get("itemCounts", {})
+    return int(sum(counts.get(name, 0) for name in ("succeeded", "failed", "timedOut", "aborted")))
+
+
+# -- concurrent child executions in one process -------------------------------------------------------
+_SERIALISED = False
+
+
+def serialise_client_creation() -> None:
+    """Create botocore clients only while no handler runs.
+
+    A handler runs with its function's environment swapped into os.environ (harness.lambda_runtime), and
+    moto's interpreter creates a client for every Task; creating one iterates os.environ (urllib's proxy
+    lookup). With MaxConcurrency > 1 the two overlap and a child failed now and then with States.Runtime,
+    cause 'AWS_LAMBDA_FUNCTION_NAME' (a key removed mid-iteration); measured 1 to 5 of 200 images at
+    MaxConcurrency 10 to 40 before this guard, none after. Handlers create their clients under the same
+    (re-entrant) lock.
+    """
+    global _SERIALISED
+    if _SERIALISED:
+        return
+    import botocore.session
+
+    from harness.lambda_runtime import _INVOKE_LOCK
+
+    original = botocore.session.Session.create_client
+
+    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _INVOKE_LOCK:
+            return original(self, *args, **kwargs)
+
+    botocore.session.Session.create_client = create_client
+    _SERIALISED = True
+
+
+# -- ResultWriter as AWS writes it --------------------------------------------------------------------
+_INSTALLED = False
+
+
+def install_result_writer() -> None:
+    """Make moto's ResultWriter write the result files AWS writes, not only an empty manifest.
+
+    moto 5.2.5 writes `<prefix>/<map run id>/manifest.json` with empty ResultFiles and drops the
+    children's outputs. AWS writes them to SUCCEEDED_n.json / FAILED_n.json beside the manifest, one JSON
+    array of child executions each, and lists them in the manifest. This keeps moto's manifest and output
+    ({"MapRunArn", "ResultWriterDetails"}) and adds the files in AWS's shape, so summarize_batch reads
+    them as it would in AWS. moto keeps a failed child's output but not its input or error: such an entry
+    says Error "States.Runtime" (the processor catches every step's error, so none is expected).
+    """
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
+        resource_eval_s3,
+    )
+
+    original = resource_eval_s3.ResourceEvalS3._handle_put_object
+
+    def handle_put_object(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
+        outputs = list(env.stack[-2]) if len(env.stack) >= 2 and isinstance(env.stack[-2], list) else []
+        original(env, resource_runtime_part, state_credentials)
+        details = env.stack[-1]["ResultWriterDetails"]
+        map_run = env.map_run_record_pool_manager.get_all()[-1]
+        _write_result_files(
+            resource_eval_s3.ResourceEvalS3._get_s3_client(resource_runtime_part, state_credentials),
+            details["Bucket"],
+            details["Key"],
+            map_run,
+            outputs,
+        )
+
+    resource_eval_s3.ResourceEvalS3._handle_put_object = staticmethod(handle_put_object)  # type: ignore[method-assign]
+    _INSTALLED = True
+
+
+def _write_result_files(s3: Any, bucket: str, manifest_key: str, map_run: Any, outputs: list[Any]) -> None:
+    folder = manifest_key.rsplit("/", 1)[0]
+    map_run_id = map_run.map_run_arn.rsplit(":", 1)[-1]
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    entries: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": []}
+    for index, output in enumerate(outputs):
+        name = f"{map_run_id[:8]}-{index:06d}"
+        executions = map_run.map_state_machine_arn.replace(":stateMachine:", ":execution:")
+        entry: dict[str, Any] = {
+            "ExecutionArn": f"{executions}:{name}",
+            "Name": name,
+            "StateMachineArn": map_run.map_state_machine_arn,
+            "StartDate": now,
+            "StopDate": now,
+            "RedriveCount": 0,
+        }
+        if output is None:
+            entry.update(Status="FAILED", Error="States.Runtime", Cause="the child execution failed in moto")
+            entries["FAILED"].append(entry)
+        else:
+            entry.update(Status="SUCCEEDED", Output=json.dumps(output), OutputDetails={"Included": True})
+            entries["SUCCEEDED"].append(entry)
+    files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+    for status, items in entries.items():
+        if items:
+            body = json.dumps(items).encode()
+            key = f"{folder}/{status}_0.json"
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+            files[status].append({"Key": key, "Size": len(body)})
+    manifest = {"DestinationBucket": bucket, "MapRunArn": map_run.map_run_arn, "ResultFiles": files}
+    s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest, indent=2).encode())

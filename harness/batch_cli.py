@@ -1,0 +1,129 @@
+"""`scones batch`: classify a directory or an S3 prefix with the batch state machine (a Distributed Map)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.batch import BatchSummary, run_batch
+from harness.cli import DEFAULT_LOG_DIR, _console, model_dir_option
+from harness.workflow import LocalWorkflow, load_model
+
+
+def upload_directory(workflow: LocalWorkflow, directory: Path, prefix: str) -> int:
+    """Every file under `directory` (images or not: the batch records what it skips) under `prefix`."""
+    files = sorted(path for path in directory.rglob("*") if path.is_file())
+    for path in files:
+        workflow.upload(path.read_bytes(), prefix + path.relative_to(directory).as_posix())
+    return len(files)
+
+
+def render_summary(batch: BatchSummary) -> Table:
+    table = Table(title=f"batch {batch.prefix}: {batch.objects} objects", title_justify="left")
+    table.add_column("outcome")
+    table.add_column("detail")
+    table.add_column("objects", justify="right")
+    summary = batch.summary
+    for label, count in summary.get("labels", {}).items():
+        table.add_row("[green]CLASSIFIED[/green]", label, str(count))
+    for label, count in summary.get("low_confidence_labels", {}).items():
+        table.add_row(
+            "[yellow]LOW_CONFIDENCE[/yellow]", f"{label} (THRESHOLD_CONFIDENCE_NOT_MET)", str(count)
+        )
+    for error, count in summary.get("failures", {}).items():
+        examples = ", ".join(summary.get("failure_examples", {}).get(error, [])[:3])
+        table.add_row("[red]FAILED[/red]", f"{error}: {examples}", str(count))
+    if summary.get("skipped"):
+        table.add_row("SKIPPED", "NotAnImageKey (no image suffix)", str(summary["skipped"]))
+    table.add_row("[bold]total[/bold]", "", f"[bold]{summary.get('total', 0)}[/bold]")
+    return table
+
+
+@click.command("batch")
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--threshold", type=float, default=None, help="Confidence threshold (default: the template's).")
+@click.option("--max-concurrency", type=int, default=None, help="Override BatchMaxConcurrency.")
+@click.option(
+    "--log-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_LOG_DIR,
+    show_default=True,
+    help="Where each function's JSON logs go.",
+)
+@model_dir_option
+def batch_command(
+    source: str,
+    as_json: bool,
+    threshold: float | None,
+    max_concurrency: int | None,
+    log_dir: Path,
+    model_dir: Path | None,
+) -> None:
+    """Classify a whole directory (uploaded under batch/<id>/) or an existing prefix of the local bucket
+    (s3://BUCKET/PREFIX or PREFIX) with the batch state machine: one Distributed Map, one summary."""
+    overrides = {"BatchMaxConcurrency": str(max_concurrency)} if max_concurrency else {}
+    directory = Path(source)
+    with LocalWorkflow(
+        threshold=threshold,
+        model=load_model(model_dir),
+        log_dir=log_dir,
+        parameter_overrides=overrides,
+    ) as workflow:
+        if directory.is_dir():
+            prefix = f"batch/{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}/"
+            upload_directory(workflow, directory, prefix)
+        else:
+            prefix = source.removeprefix(f"s3://{workflow.bucket}/").removeprefix("s3://")
+        if (
+            workflow.s3.list_objects_v2(Bucket=workflow.bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 0)
+            == 0
+        ):
+            raise click.UsageError(
+                f"{source}: no directory, and no objects under s3://{workflow.bucket}/{prefix}"
+            )
+        if as_json:
+            batch = run_batch(workflow, prefix)
+        else:
+            with Progress(
+                TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=_console(), transient=True,
+            ) as bar:  # fmt: skip
+                task = bar.add_task("batch", total=None)
+                batch = run_batch(
+                    workflow,
+                    prefix,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+    if as_json:
+        record = {
+            "prefix": batch.prefix,
+            "status": batch.status,
+            "error": batch.execution.error,
+            "cause": batch.execution.message,
+            "objects": batch.objects,
+            "seconds": round(batch.seconds, 3),
+            "images_per_second": round(batch.images_per_second, 2),
+            "summary": batch.summary,
+        }
+        click.echo(json.dumps(record))
+    else:
+        console = _console()
+        if batch.summary:
+            console.print(render_summary(batch))
+        console.print(
+            f"{batch.status}: {batch.objects} objects in {batch.seconds:.1f} s "
+            f"({batch.images_per_second:.1f} objects/s). Results: {batch.summary.get('manifest', '-')}"
+            + (f"\n{batch.execution.error}: {batch.execution.message}" if batch.status != "SUCCEEDED" else "")
+        )
+    if batch.status != "SUCCEEDED":
+        raise SystemExit(1)
+
+
+__all__ = ["batch_command"]
