@@ -14,7 +14,7 @@ from rich.table import Table
 from model.inference import ImageClassifierModel
 from scones_common.exceptions import SconesError
 
-# The shared CIFAR-100 bicycle/motorcycle images; CI checks /work/shared out next to the repo.
+# The shared CIFAR-100 bicycle/motorcycle images: CI checks the shared folder out next to the repo.
 DEFAULT_DATA_DIR = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar100-bicycle-motorcycle" / "train"
 )

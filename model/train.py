@@ -418,7 +418,22 @@ def export_onnx(network: nn.Module, path: Path) -> None:
     program.optimize()
     path.parent.mkdir(parents=True, exist_ok=True)
     program.save(str(path), external_data=False)
+    strip_export_metadata(path)
     onnx.checker.check_model(str(path))
+
+
+def strip_export_metadata(path: Path) -> None:
+    """Drop the exporter's per-node metadata (Python stack traces with this machine's paths):
+    the served model needs none of it, and the artifact should not depend on where it was built."""
+    model = onnx.load(str(path))
+    nodes = list(model.graph.node)
+    for function in model.functions:
+        nodes.extend(function.node)
+    for node in nodes:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    del model.graph.metadata_props[:]
+    onnx.save(model, str(path))
 
 
 def library_versions() -> dict[str, str]:
