@@ -203,45 +203,22 @@ FAULT_CASES: tuple[FaultCase, ...] = (
         1,
         endpoint_fault=EndpointFault(delay_seconds=3600.0),
     ),
-    FaultCase(
-        "model output not JSON",
-        "ClassifyImage",
-        1,
-        _MODEL_OUTPUT,
-        1,
-        endpoint_fault=EndpointFault(body=b"<html>"),
-    ),
-    FaultCase(
-        "model output wrong length",
-        "ClassifyImage",
-        1,
-        _MODEL_OUTPUT,
-        1,
-        endpoint_fault=EndpointFault(body=b"[1.0]"),
-    ),
-    FaultCase(
-        "model output NaN",
-        "ClassifyImage",
-        1,
-        _MODEL_OUTPUT,
-        1,
-        endpoint_fault=EndpointFault(body=b"[NaN, 0.5]"),
-    ),
-    FaultCase(
-        "model output negative",
-        "ClassifyImage",
-        1,
-        _MODEL_OUTPUT,
-        1,
-        endpoint_fault=EndpointFault(body=b"[-0.5, 1.5]"),
-    ),
-    FaultCase(
-        "model output sums to 0.4",
-        "ClassifyImage",
-        1,
-        _MODEL_OUTPUT,
-        1,
-        endpoint_fault=EndpointFault(body=b"[0.2, 0.2]"),
+    *(
+        FaultCase(
+            f"model output {what}",
+            "ClassifyImage",
+            1,
+            _MODEL_OUTPUT,
+            1,
+            endpoint_fault=EndpointFault(body=body),
+        )
+        for what, body in (
+            ("not JSON", b"<html>"),
+            ("wrong length", b"[1.0]"),
+            ("NaN", b"[NaN, 0.5]"),
+            ("negative", b"[-0.5, 1.5]"),
+            ("sums to 0.4", b"[0.2, 0.2]"),
+        )
     ),
     *(
         FaultCase(
