@@ -52,7 +52,6 @@ def run_batch(
 ) -> BatchSummary:
     """Classify every object under `prefix` of the local bucket with the batch state machine."""
     install_result_writer()
-    serialise_client_creation()
     arn = workflow.state_machine_arns[BATCH_STATE_MACHINE_NAME]
     objects = count_objects(workflow, prefix)
     if objects == 0:
@@ -130,37 +129,6 @@ def _map_run(workflow: LocalWorkflow, execution_arn: str) -> dict[str, Any]:
 def _finished(map_run: dict[str, Any]) -> int:
     counts = map_run.get("itemCounts", {})
     return int(sum(counts.get(name, 0) for name in ("succeeded", "failed", "timedOut", "aborted")))
-
-
-# -- concurrent child executions in one process -------------------------------------------------------
-_SERIALISED = False
-
-
-def serialise_client_creation() -> None:
-    """Create botocore clients only while no handler runs.
-
-    A handler runs with its function's environment swapped into os.environ (harness.lambda_runtime), and
-    moto's interpreter creates a client for every Task; creating one iterates os.environ (urllib's proxy
-    lookup). With MaxConcurrency > 1 the two overlap and a child failed now and then with States.Runtime,
-    cause 'AWS_LAMBDA_FUNCTION_NAME' (a key removed mid-iteration); measured 1 to 5 of 200 images at
-    MaxConcurrency 10 to 40 before this guard, none after. Handlers create their clients under the same
-    (re-entrant) lock.
-    """
-    global _SERIALISED
-    if _SERIALISED:
-        return
-    import botocore.session
-
-    from harness.lambda_runtime import _INVOKE_LOCK
-
-    original = botocore.session.Session.create_client
-
-    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with _INVOKE_LOCK:
-            return original(self, *args, **kwargs)
-
-    botocore.session.Session.create_client = create_client
-    _SERIALISED = True
 
 
 # -- ResultWriter as AWS writes it --------------------------------------------------------------------

@@ -14,7 +14,7 @@ import time
 import traceback
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -26,7 +26,8 @@ from harness.template import FunctionSpec
 MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # request and response of a synchronous invoke
 MAX_STATE_PAYLOAD_BYTES = 256 * 1024  # a Step Functions state's input or output
 
-# Handlers share one process, its os.environ and sys.stdout: one invocation at a time.
+# Handlers share one process and Powertools' module-level state (the Metrics buffer): one invocation
+# at a time. Their environment (ThreadEnvironment) and stdout (_StdoutRouter) are per thread.
 _INVOKE_LOCK = threading.RLock()
 # The shared layer keeps per-process state (its Logger, bound to stdout and the service name at import):
 # each function gets its own copy of it, as its own process would. Powertools itself is shared; its
@@ -110,15 +111,84 @@ class _LogSink(io.TextIOBase):
         return text
 
 
-@contextlib.contextmanager
-def _environment(variables: dict[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+class ThreadEnvironment(MutableMapping[str, str]):
+    """os.environ for a process that hosts several functions: each invocation sees its own variables.
+
+    A Lambda function owns its process's environment. Here the handlers share one process with moto's
+    execution threads, so swapping os.environ per invocation would mutate it under those threads (a
+    client being created elsewhere iterates it and fails with a key removed mid-iteration). Instead the
+    process's environment stays as it is, and a thread running a handler reads it through an overlay of
+    that function's variables; what the handler sets or deletes stays in its overlay. Python code that
+    reads os.environ or os.getenv sees the overlay; C code calling getenv(3) sees the process's own.
+    """
+
+    _DELETED = object()
+
+    def __init__(self, base: MutableMapping[str, str]) -> None:
+        self.base = base
+        self._local = threading.local()
+
+    def _overlay(self) -> dict[str, Any] | None:
+        return getattr(self._local, "overlay", None)
+
+    @contextlib.contextmanager
+    def scoped(self, variables: dict[str, str]) -> Iterator[None]:
+        """Inside: this thread sees `variables` over the process's environment."""
+        previous = self._overlay()
+        self._local.overlay = {**(previous or {}), **variables}
+        try:
+            yield
+        finally:
+            self._local.overlay = previous
+
+    def __getitem__(self, key: str) -> str:
+        overlay = self._overlay()
+        if overlay is not None and key in overlay:
+            value = overlay[key]
+            if value is self._DELETED:
+                raise KeyError(key)
+            return str(value)
+        return self.base[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        overlay = self._overlay()
+        if overlay is None:
+            self.base[key] = value
+        else:
+            overlay[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        overlay = self._overlay()
+        if overlay is None:
+            del self.base[key]
+            return
+        if key not in self:
+            raise KeyError(key)
+        overlay[key] = self._DELETED
+
+    def __iter__(self) -> Iterator[str]:
+        overlay = self._overlay()
+        if overlay is None:
+            yield from list(self.base)
+            return
+        yield from (key for key in list(self.base) if key not in overlay)
+        yield from (key for key, value in list(overlay.items()) if value is not self._DELETED)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def copy(self) -> dict[str, str]:
+        return dict(self)
+
+    def __repr__(self) -> str:
+        return f"ThreadEnvironment({dict(self)!r})"
+
+
+def thread_environment() -> ThreadEnvironment:
+    """Install the thread-scoped os.environ once per process (os.getenv reads os.environ at call time)."""
+    if not isinstance(os.environ, ThreadEnvironment):
+        os.environ = ThreadEnvironment(os.environ)  # type: ignore[assignment]  # noqa: B003 (a wrapper, not a clear)
+    return os.environ  # type: ignore[return-value]
 
 
 class _StdoutRouter(io.TextIOBase):
@@ -218,7 +288,7 @@ class LocalFunction:
         request_bytes = len(json.dumps(event).encode())
         if request_bytes > MAX_SYNC_PAYLOAD_BYTES:
             raise PayloadTooLargeError(request_bytes)
-        with _INVOKE_LOCK, _environment(self.environment), _stdout_to(self._sink):
+        with _INVOKE_LOCK, thread_environment().scoped(self.environment), _stdout_to(self._sink):
             self._route_service_logger()
             started = time.perf_counter()
             context = LambdaContext(

@@ -121,7 +121,7 @@ class LocalWorkflow:
         self._retry_delay_cap = retry_delay_cap_seconds
         self._task_timeout_cap = task_timeout_cap_seconds
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
-        self._saved_env: dict[str, str] = {}
+        self._saved_env: dict[str, str | None] = {}
         self.functions: dict[str, LocalFunction] = {}
         self.endpoint: LocalEndpoint | None = None
         self.hooks: AwsHooks | None = None
@@ -132,14 +132,16 @@ class LocalWorkflow:
 
     # -- set-up ------------------------------------------------------------------------------
     def __enter__(self) -> LocalWorkflow:
-        self._saved_env = dict(os.environ)
-        os.environ.update(
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_SESSION_TOKEN="testing",
-            AWS_DEFAULT_REGION=REGION,
-            AWS_REGION=REGION,
-        )
+        local = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+        # Only the variables the harness changes are saved and put back: other threads may be reading.
+        self._saved_env = {name: os.environ.get(name) for name in [*local, "AWS_PROFILE", "AWS_ENDPOINT_URL"]}
+        os.environ.update(local)
         for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
             os.environ.pop(name, None)
         if self.log_dir is not None:
@@ -238,8 +240,11 @@ class LocalWorkflow:
             self._mock.stop()
         finally:
             boto3.DEFAULT_SESSION = None
-            os.environ.clear()
-            os.environ.update(self._saved_env)
+            for name, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     # -- use ---------------------------------------------------------------------------------
     def upload(self, data: bytes, key: str) -> str:
