@@ -51,7 +51,6 @@ def run_batch(
     timeout_seconds: float = 3600.0,
 ) -> BatchSummary:
     """Classify every object under `prefix` of the local bucket with the batch state machine."""
-    install_result_writer()
     arn = workflow.state_machine_arns[BATCH_STATE_MACHINE_NAME]
     objects = count_objects(workflow, prefix)
     if objects == 0:
@@ -129,76 +128,3 @@ def _map_run(workflow: LocalWorkflow, execution_arn: str) -> dict[str, Any]:
 def _finished(map_run: dict[str, Any]) -> int:
     counts = map_run.get("itemCounts", {})
     return int(sum(counts.get(name, 0) for name in ("succeeded", "failed", "timedOut", "aborted")))
-
-
-# -- ResultWriter as AWS writes it --------------------------------------------------------------------
-_INSTALLED = False
-
-
-def install_result_writer() -> None:
-    """Make moto's ResultWriter write the result files AWS writes, not only an empty manifest.
-
-    moto 5.2.5 writes `<prefix>/<map run id>/manifest.json` with empty ResultFiles and drops the
-    children's outputs. AWS writes them to SUCCEEDED_n.json / FAILED_n.json beside the manifest, one JSON
-    array of child executions each, and lists them in the manifest. This keeps moto's manifest and output
-    ({"MapRunArn", "ResultWriterDetails"}) and adds the files in AWS's shape, so summarize_batch reads
-    them as it would in AWS. moto keeps a failed child's output but not its input or error: such an entry
-    says Error "States.Runtime" (the processor catches every step's error, so none is expected).
-    """
-    global _INSTALLED
-    if _INSTALLED:
-        return
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
-        resource_eval_s3,
-    )
-
-    original = resource_eval_s3.ResourceEvalS3._handle_put_object
-
-    def handle_put_object(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
-        outputs = list(env.stack[-2]) if len(env.stack) >= 2 and isinstance(env.stack[-2], list) else []
-        original(env, resource_runtime_part, state_credentials)
-        details = env.stack[-1]["ResultWriterDetails"]
-        map_run = env.map_run_record_pool_manager.get_all()[-1]
-        _write_result_files(
-            resource_eval_s3.ResourceEvalS3._get_s3_client(resource_runtime_part, state_credentials),
-            details["Bucket"],
-            details["Key"],
-            map_run,
-            outputs,
-        )
-
-    resource_eval_s3.ResourceEvalS3._handle_put_object = staticmethod(handle_put_object)  # type: ignore[method-assign]
-    _INSTALLED = True
-
-
-def _write_result_files(s3: Any, bucket: str, manifest_key: str, map_run: Any, outputs: list[Any]) -> None:
-    folder = manifest_key.rsplit("/", 1)[0]
-    map_run_id = map_run.map_run_arn.rsplit(":", 1)[-1]
-    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-    entries: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": []}
-    for index, output in enumerate(outputs):
-        name = f"{map_run_id[:8]}-{index:06d}"
-        executions = map_run.map_state_machine_arn.replace(":stateMachine:", ":execution:")
-        entry: dict[str, Any] = {
-            "ExecutionArn": f"{executions}:{name}",
-            "Name": name,
-            "StateMachineArn": map_run.map_state_machine_arn,
-            "StartDate": now,
-            "StopDate": now,
-            "RedriveCount": 0,
-        }
-        if output is None:
-            entry.update(Status="FAILED", Error="States.Runtime", Cause="the child execution failed in moto")
-            entries["FAILED"].append(entry)
-        else:
-            entry.update(Status="SUCCEEDED", Output=json.dumps(output), OutputDetails={"Included": True})
-            entries["SUCCEEDED"].append(entry)
-    files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
-    for status, items in entries.items():
-        if items:
-            body = json.dumps(items).encode()
-            key = f"{folder}/{status}_0.json"
-            s3.put_object(Bucket=bucket, Key=key, Body=body)
-            files[status].append({"Key": key, "Size": len(body)})
-    manifest = {"DestinationBucket": bucket, "MapRunArn": map_run.map_run_arn, "ResultFiles": files}
-    s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest, indent=2).encode())

@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from harness import moto_engine
 from harness.aws_hooks import AwsHooks
 from harness.capture import DataCaptureWriter
 from harness.endpoint import LocalEndpoint, ServesModel
@@ -149,6 +150,7 @@ class LocalWorkflow:
         # moto logs every failed state at ERROR; the execution history already records it.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         self._mock.start()
+        moto_engine.install()
         try:
             self._set_up()
         except BaseException:

@@ -1,0 +1,136 @@
+"""Where moto's Step Functions engine differs from AWS in ways the harness must correct.
+
+Installed once per process by LocalWorkflow. Each function here names what AWS does and what moto
+5.2.5 does instead; none changes what a state machine or a handler sees beyond making it match AWS.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+import boto3
+
+
+def install() -> None:
+    install_result_writer()
+    reuse_task_clients()
+
+
+# -- one SDK client per service, as a long-running engine keeps ---------------------------------------
+_REUSING = False
+
+
+def reuse_task_clients() -> None:
+    """Reuse the botocore client moto's interpreter creates for each Task instead of a new one each time.
+
+    moto's `boto_client_for` builds a fresh boto3 client for every Lambda, S3, SQS or EventBridge task:
+    about a quarter of a local batch's CPU time went to client creation (py-spy, 200 images). Clients
+    are thread-safe and carry no per-task state here (moto ignores the state's credentials), so one per
+    (default session, region, service) behaves the same. The default session is part of the key because
+    each LocalWorkflow installs its hooks on a new one.
+    """
+    global _REUSING
+    if _REUSING:
+        return
+    import moto.stepfunctions.parser.asl.parse.asl_parser  # noqa: F401 (imports every task's module)
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    lock = threading.Lock()
+    clients: dict[tuple[int, str, str], Any] = {}
+
+    @functools.wraps(original)
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (id(boto3.DEFAULT_SESSION), region, service)
+        with lock:
+            client = clients.get(key)
+            if client is None:
+                if len(clients) > 64:  # sessions of finished workflows
+                    clients.clear()
+                client = clients[key] = original(region, service, state_credentials)
+            return client
+
+    # Every module that imported the function holds its own reference to it.
+    for name, module in list(sys.modules.items()):
+        holds_it = getattr(module, "boto_client_for", None) is original
+        if name.startswith("moto.stepfunctions.parser") and holds_it:
+            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+    _REUSING = True
+
+
+# -- ResultWriter as AWS writes it --------------------------------------------------------------------
+_INSTALLED = False
+
+
+def install_result_writer() -> None:
+    """Make moto's ResultWriter write the result files AWS writes, not only an empty manifest.
+
+    moto 5.2.5 writes `<prefix>/<map run id>/manifest.json` with empty ResultFiles and drops the
+    children's outputs. AWS writes them to SUCCEEDED_n.json / FAILED_n.json beside the manifest, one JSON
+    array of child executions each, and lists them in the manifest. This keeps moto's manifest and output
+    ({"MapRunArn", "ResultWriterDetails"}) and adds the files in AWS's shape, so summarize_batch reads
+    them as it would in AWS. moto keeps a failed child's output but not its input or error: such an entry
+    says Error "States.Runtime" (the processor catches every step's error, so none is expected).
+    """
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
+        resource_eval_s3,
+    )
+
+    original = resource_eval_s3.ResourceEvalS3._handle_put_object
+
+    def handle_put_object(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
+        outputs = list(env.stack[-2]) if len(env.stack) >= 2 and isinstance(env.stack[-2], list) else []
+        original(env, resource_runtime_part, state_credentials)
+        details = env.stack[-1]["ResultWriterDetails"]
+        map_run = env.map_run_record_pool_manager.get_all()[-1]
+        _write_result_files(
+            resource_eval_s3.ResourceEvalS3._get_s3_client(resource_runtime_part, state_credentials),
+            details["Bucket"],
+            details["Key"],
+            map_run,
+            outputs,
+        )
+
+    resource_eval_s3.ResourceEvalS3._handle_put_object = staticmethod(handle_put_object)  # type: ignore[method-assign]
+    _INSTALLED = True
+
+
+def _write_result_files(s3: Any, bucket: str, manifest_key: str, map_run: Any, outputs: list[Any]) -> None:
+    folder = manifest_key.rsplit("/", 1)[0]
+    map_run_id = map_run.map_run_arn.rsplit(":", 1)[-1]
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    entries: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": []}
+    for index, output in enumerate(outputs):
+        name = f"{map_run_id[:8]}-{index:06d}"
+        executions = map_run.map_state_machine_arn.replace(":stateMachine:", ":execution:")
+        entry: dict[str, Any] = {
+            "ExecutionArn": f"{executions}:{name}",
+            "Name": name,
+            "StateMachineArn": map_run.map_state_machine_arn,
+            "StartDate": now,
+            "StopDate": now,
+            "RedriveCount": 0,
+        }
+        if output is None:
+            entry.update(Status="FAILED", Error="States.Runtime", Cause="the child execution failed in moto")
+            entries["FAILED"].append(entry)
+        else:
+            entry.update(Status="SUCCEEDED", Output=json.dumps(output), OutputDetails={"Included": True})
+            entries["SUCCEEDED"].append(entry)
+    files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+    for status, items in entries.items():
+        if items:
+            body = json.dumps(items).encode()
+            key = f"{folder}/{status}_0.json"
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+            files[status].append({"Key": key, "Size": len(body)})
+    manifest = {"DestinationBucket": bucket, "MapRunArn": map_run.map_run_arn, "ResultFiles": files}
+    s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest, indent=2).encode())
