@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.template import BATCH_STATE_MACHINE_NAME
-from harness.workflow import ExecutionResult, LocalWorkflow
+from harness.workflow import ExecutionResult, WorkflowTarget
 
 _TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -43,14 +43,14 @@ class BatchSummary:
 
 
 def run_batch(
-    workflow: LocalWorkflow,
+    workflow: WorkflowTarget,
     prefix: str,
     *,
     progress: ProgressCallback | None = None,
     poll_seconds: float = 0.2,
     timeout_seconds: float = 3600.0,
 ) -> BatchSummary:
-    """Classify every object under `prefix` of the local bucket with the batch state machine."""
+    """Classify every object under `prefix` of the bucket with the batch state machine (local or deployed)."""
     arn = workflow.state_machine_arns[BATCH_STATE_MACHINE_NAME]
     objects = count_objects(workflow, prefix)
     if objects == 0:
@@ -90,12 +90,12 @@ def run_batch(
     )
 
 
-def count_objects(workflow: LocalWorkflow, prefix: str) -> int:
+def count_objects(workflow: WorkflowTarget, prefix: str) -> int:
     pages = workflow.s3.get_paginator("list_objects_v2").paginate(Bucket=workflow.bucket, Prefix=prefix)
     return sum(page.get("KeyCount", 0) for page in pages)
 
 
-def read_outcomes(workflow: LocalWorkflow, manifest_uri: str) -> list[dict[str, Any]]:
+def read_outcomes(workflow: WorkflowTarget, manifest_uri: str) -> list[dict[str, Any]]:
     """Every child's outcome from the ResultWriter files (what summarize_batch counted), in key order."""
     if not manifest_uri.startswith("s3://"):
         return []
@@ -114,7 +114,7 @@ def read_outcomes(workflow: LocalWorkflow, manifest_uri: str) -> list[dict[str, 
     return sorted(outcomes, key=lambda outcome: str(outcome.get("s3_key")))
 
 
-def _map_run(workflow: LocalWorkflow, execution_arn: str) -> dict[str, Any]:
+def _map_run(workflow: WorkflowTarget, execution_arn: str) -> dict[str, Any]:
     try:
         runs = workflow.sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
         if not runs:

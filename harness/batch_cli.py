@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from pathlib import Path
 
 import click
@@ -12,11 +10,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.batch import BatchSummary, run_batch
-from harness.cli import DEFAULT_LOG_DIR, _console, model_dir_option
-from harness.workflow import LocalWorkflow, load_model
+from harness.cli import (
+    DEFAULT_LOG_DIR,
+    _console,
+    fresh_prefix,
+    model_dir_option,
+    open_target,
+    region_option,
+    stack_option,
+)
+from harness.template import BATCH_STATE_MACHINE_NAME
+from harness.workflow import WorkflowTarget
 
 
-def upload_directory(workflow: LocalWorkflow, directory: Path, prefix: str) -> int:
+def upload_directory(workflow: WorkflowTarget, directory: Path, prefix: str) -> int:
     """Every file under `directory` (images or not: the batch records what it skips) under `prefix`."""
     files = sorted(path for path in directory.rglob("*") if path.is_file())
     for path in files:
@@ -58,6 +65,8 @@ def render_summary(batch: BatchSummary) -> Table:
     help="Where each function's JSON logs go.",
 )
 @model_dir_option
+@stack_option
+@region_option
 def batch_command(
     source: str,
     as_json: bool,
@@ -65,19 +74,27 @@ def batch_command(
     max_concurrency: int | None,
     log_dir: Path,
     model_dir: Path | None,
+    stack_name: str | None,
+    region: str | None,
 ) -> None:
-    """Classify a whole directory (uploaded under batch/<id>/) or an existing prefix of the local bucket
-    (s3://BUCKET/PREFIX or PREFIX) with the batch state machine: one Distributed Map, one summary."""
+    """Classify a whole directory (uploaded under batch/<id>/) or an existing prefix of the bucket
+    (s3://BUCKET/PREFIX or PREFIX) with the batch state machine: one Distributed Map, one summary.
+
+    Locally by default; with --stack, in the deployed stack's bucket and batch state machine."""
     overrides = {"BatchMaxConcurrency": str(max_concurrency)} if max_concurrency else {}
     directory = Path(source)
-    with LocalWorkflow(
+    with open_target(
+        stack_name,
+        region,
         threshold=threshold,
-        model=load_model(model_dir),
         log_dir=log_dir,
+        model_dir=model_dir,
         parameter_overrides=overrides,
     ) as workflow:
+        if BATCH_STATE_MACHINE_NAME not in workflow.state_machine_arns:
+            raise click.ClickException(f"stack {stack_name} has no BatchStateMachineArn output")
         if directory.is_dir():
-            prefix = f"batch/{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}/"
+            prefix = fresh_prefix("batch")
             upload_directory(workflow, directory, prefix)
         else:
             prefix = source.removeprefix(f"s3://{workflow.bucket}/").removeprefix("s3://")
@@ -88,8 +105,10 @@ def batch_command(
             raise click.UsageError(
                 f"{source}: no directory, and no objects under s3://{workflow.bucket}/{prefix}"
             )
+        # DescribeExecution and DescribeMapRun have quotas on AWS: poll a deployed batch less often.
+        poll_seconds = 0.2 if stack_name is None else 2.0
         if as_json:
-            batch = run_batch(workflow, prefix)
+            batch = run_batch(workflow, prefix, poll_seconds=poll_seconds)
         else:
             with Progress(
                 TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -100,6 +119,7 @@ def batch_command(
                     workflow,
                     prefix,
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    poll_seconds=poll_seconds,
                 )
     if as_json:
         record = {

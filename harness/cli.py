@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.samples import Sample, demo_samples
-from harness.workflow import ExecutionResult, LocalWorkflow, load_model
+from harness.workflow import ExecutionResult, LocalWorkflow, WorkflowTarget, load_model
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 STATE_COLUMNS = (
@@ -23,6 +25,7 @@ STATE_COLUMNS = (
     ("FilterInferences", "filter"),
 )
 DEFAULT_LOG_DIR = Path(".scones") / "logs"
+TERMINAL_STATUSES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 model_dir_option = click.option(
     "--model-dir",
@@ -30,6 +33,69 @@ model_dir_option = click.option(
     default=None,
     help="Serve this model (classifier.onnx + metadata.json) instead of model/artifacts.",
 )
+
+
+stack_option = click.option(
+    "--stack",
+    "stack_name",
+    default=None,
+    help="Work against this deployed CloudFormation stack (its outputs), with the default AWS credentials, "
+    "instead of the local workflow.",
+)
+region_option = click.option("--region", default=None, help="With --stack: the stack's region.")
+
+
+@contextmanager
+def open_target(
+    stack_name: str | None,
+    region: str | None,
+    *,
+    threshold: float | None = None,
+    log_dir: Path | None = None,
+    model_dir: Path | None = None,
+    parameter_overrides: dict[str, str] | None = None,
+) -> Iterator[WorkflowTarget]:
+    """The local workflow, or the deployed stack named by --stack; errors of either become one message."""
+    if stack_name is None:
+        with LocalWorkflow(
+            threshold=threshold,
+            log_dir=log_dir,
+            model=load_model(model_dir),
+            parameter_overrides=parameter_overrides,
+        ) as workflow:
+            yield workflow
+        return
+    local_only = {
+        "--threshold": threshold is not None,
+        "--model-dir": model_dir is not None,
+        "--max-concurrency": bool(parameter_overrides),
+    }
+    given = [option for option, used in local_only.items() if used]
+    if given:
+        raise click.UsageError(
+            f"{', '.join(given)}: not with --stack (a deployed stack uses its parameters and its endpoint; "
+            "change them with sam deploy --parameter-overrides)"
+        )
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from harness.deployed import DeployedStack, DeployedStackError
+
+    try:
+        yield DeployedStack(stack_name, region=region)
+    except DeployedStackError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise click.ClickException(
+            f"stack {stack_name}: {error.get('Code', 'Error')}: {error.get('Message', exc)}"
+        ) from None
+    except BotoCoreError as exc:
+        raise click.ClickException(f"stack {stack_name}: {exc}") from None
+
+
+def fresh_prefix(root: str) -> str:
+    """A prefix no earlier run used, e.g. scones-run/20261126-101500-3f2a1c/."""
+    return f"{root}/{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}/"
 
 
 def _console() -> Console:
@@ -100,19 +166,22 @@ def _run_samples(
     return rows
 
 
-def _emit(
-    rows: list[tuple[str, str | None, ExecutionResult]], as_json: bool, title: str, log_dir: Path
-) -> None:
+def _emit(rows: list[tuple[str, str | None, ExecutionResult]], as_json: bool, title: str, logs: str) -> None:
     console = _console()
     if as_json:
         for image, _, result in rows:
             click.echo(json.dumps(result_record(image, result)))
         return
     console.print(render_table(rows, title))
-    succeeded = sum(1 for *_, r in rows if r.status == "SUCCEEDED")
+    counts: dict[str, int] = {}
+    for *_, result in rows:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    unfinished = sum(n for status, n in counts.items() if status not in TERMINAL_STATUSES)
     console.print(
-        f"{len(rows)} executions: {succeeded} SUCCEEDED, {len(rows) - succeeded} FAILED "
-        f"(every one reached a terminal state). Function logs: {log_dir}/"
+        f"{len(rows)} executions: "
+        + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        + (" (every one reached a terminal state). " if not unfinished else f" ({unfinished} not finished). ")
+        + logs
     )
 
 
@@ -138,7 +207,7 @@ def demo(as_json: bool, threshold: float | None, log_dir: Path, model_dir: Path 
         f"scones demo: {len(rows)} images through the real state machine on moto "
         f"(threshold {workflow.stack.parameters['ConfidenceThreshold']}, set-up {setup:.1f} s)"
     )
-    _emit(rows, as_json, title, log_dir)
+    _emit(rows, as_json, title, f"Function logs: {log_dir}/")
 
 
 def _expand(paths: tuple[Path, ...]) -> list[Path]:
@@ -161,22 +230,47 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
 )
 @click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
 @model_dir_option
+@stack_option
+@region_option
 def run(
-    paths: tuple[Path, ...], as_json: bool, threshold: float | None, log_dir: Path, model_dir: Path | None
+    paths: tuple[Path, ...],
+    as_json: bool,
+    threshold: float | None,
+    log_dir: Path,
+    model_dir: Path | None,
+    stack_name: str | None,
+    region: str | None,
 ) -> None:
     """Upload each image (or every image under a folder) and run one execution per image.
 
-    Exits 0 when every execution reached a terminal state, whatever that state.
+    Locally by default; with --stack, in the deployed stack (uploaded under scones-run/, outside the
+    upload prefix, so that only the executions started here run). Exits 0 when every execution
+    reached a terminal state, whatever that state.
     """
     files = _expand(paths)
     if not files:
         raise click.UsageError("no image files found in the paths given")
-    with LocalWorkflow(threshold=threshold, log_dir=log_dir, model=load_model(model_dir)) as workflow:
+    prefix = (
+        "uploads/"
+        if stack_name is None
+        else f"scones-run/{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}/"
+    )
+    with open_target(stack_name, region, threshold=threshold, log_dir=log_dir, model_dir=model_dir) as target:
         rows: list[tuple[str, str | None, ExecutionResult]] = []
         for index, path in enumerate(files):
-            key = workflow.upload(path.read_bytes(), f"uploads/{index:05d}/{path.name}")
-            rows.append((str(path), None, workflow.run(key)))
-    _emit(rows, as_json, f"scones run: {len(rows)} images", log_dir)
+            key = target.upload(path.read_bytes(), f"{prefix}{index:05d}/{path.name}")
+            rows.append((str(path), None, target.run(key)))
+    if stack_name is None:
+        _emit(rows, as_json, f"scones run: {len(rows)} images", f"Function logs: {log_dir}/")
+    else:
+        _emit(
+            rows,
+            as_json,
+            f"scones run: {len(rows)} images on stack {stack_name}",
+            f"Function logs: sam logs --stack-name {stack_name}",
+        )
+    if any(result.status not in TERMINAL_STATUSES for *_, result in rows):
+        sys.exit(1)
 
 
 @scones.command()

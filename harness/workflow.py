@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from moto import mock_aws
@@ -83,6 +83,24 @@ class ExecutionResult:
             if event["type"] in ("TaskScheduled", "LambdaFunctionScheduled") and current == state_name:
                 scheduled += 1
         return scheduled
+
+
+class WorkflowTarget(Protocol):
+    """What run, batch and load need: LocalWorkflow on moto, or harness.deployed.DeployedStack on AWS."""
+
+    bucket: str
+    s3: Any
+    sfn: Any
+    state_machine_arn: str
+    state_machine_arns: dict[str, str]
+
+    def upload(self, data: bytes, key: str) -> str: ...
+
+    def start(self, execution_input: dict[str, Any] | str) -> str: ...
+
+    def wait(self, execution_arn: str, timeout_seconds: float = ...) -> ExecutionResult: ...
+
+    def run(self, key: str, *, image_data: str = "") -> ExecutionResult: ...
 
 
 def load_model(model_dir: Path | None = None) -> ServesModel:
@@ -302,20 +320,7 @@ class LocalWorkflow:
             delay = min(delay * 1.5, 0.05)
         # What EventBridge would receive from Step Functions: the template's rules act on it.
         self.events.put_event(execution_status_change(described))
-        history = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-        stopped = described.get("stopDate") or datetime.now(described["startDate"].tzinfo)
-        output = described.get("output")
-        return ExecutionResult(
-            execution_arn=execution_arn,
-            status=described["status"],
-            input=json.loads(described.get("input") or "{}"),
-            output=json.loads(output) if output else None,
-            error=described.get("error"),
-            cause=described.get("cause"),
-            seconds=(stopped - described["startDate"]).total_seconds(),
-            states=_state_timings(history),
-            history=history,
-        )
+        return read_execution(self.sfn, described)
 
     def run(self, key: str, *, image_data: str = "") -> ExecutionResult:
         """One execution with the original course's input shape."""
@@ -326,6 +331,27 @@ class LocalWorkflow:
         function = self.functions[self.stack.function_by_name(name).function_name]
         result = function.invoke(event)
         return result.json(), result.function_error
+
+
+def read_execution(sfn: Any, described: dict[str, Any]) -> ExecutionResult:
+    """An ExecutionResult from DescribeExecution's answer and the whole execution history."""
+    execution_arn = described["executionArn"]
+    history: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        history.extend(page["events"])
+    stopped = described.get("stopDate") or datetime.now(described["startDate"].tzinfo)
+    output = described.get("output")
+    return ExecutionResult(
+        execution_arn=execution_arn,
+        status=described["status"],
+        input=json.loads(described.get("input") or "{}"),
+        output=json.loads(output) if output else None,
+        error=described.get("error"),
+        cause=described.get("cause"),
+        seconds=(stopped - described["startDate"]).total_seconds(),
+        states=_state_timings(history),
+        history=history,
+    )
 
 
 def _find(node: Any, field_name: str) -> Iterator[dict[str, Any]]:

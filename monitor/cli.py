@@ -64,10 +64,18 @@ def summary_table(summary: Summary) -> Table:
 @click.option(
     "--threshold",
     type=click.FloatRange(0.0, 1.0),
-    default=DEFAULT_THRESHOLD,
-    show_default=True,
-    help="Confidences below it count as low (the workflow's ConfidenceThreshold).",
+    default=None,
+    help="Confidences below it count as low "
+    f"[default: the stack's ConfidenceThreshold, else {DEFAULT_THRESHOLD}].",
 )
+@click.option(
+    "--stack",
+    "stack_name",
+    default=None,
+    help="Read the capture of this deployed stack's endpoint from its bucket (or --bucket), "
+    "with its threshold.",
+)
+@click.option("--region", default=None, help="With --stack: the stack's region.")
 @click.option(
     "--out",
     "out_dir",
@@ -97,7 +105,9 @@ def monitor_command(
     bucket: str | None,
     prefix: str,
     endpoint_name: str | None,
-    threshold: float,
+    threshold: float | None,
+    stack_name: str | None,
+    region: str | None,
     out_dir: Path,
     as_json: bool,
     demo: bool,
@@ -110,17 +120,33 @@ def monitor_command(
     writes PNG charts, a gallery of the least confident images and one self-contained report.html
     to --out, and prints a summary. Exits 1 when there is no record to report on.
     """
-    if demo == (bucket is not None):
+    if demo == (bucket is not None or stack_name is not None):
         raise click.UsageError(
-            "give --bucket BUCKET to read a deployed endpoint's capture, or --demo to capture the "
-            "bundled samples locally (no AWS account needed)"
+            "give --stack NAME or --bucket BUCKET to read a deployed endpoint's capture, or --demo to "
+            "capture the bundled samples locally (no AWS account needed)"
         )
+    session = boto3.Session(region_name=region)
+    if stack_name is not None:
+        from harness.deployed import DeployedStackError, StackOutputs
+
+        try:
+            outputs = StackOutputs.read(session.client("cloudformation"), stack_name)
+        except DeployedStackError as exc:
+            raise click.ClickException(str(exc)) from None
+        except BotoCoreError as exc:  # no region
+            raise click.ClickException(f"stack {stack_name}: {exc}") from None
+        # The capture bucket is the one given to `scones deploy --capture-bucket`: the stack's by default.
+        bucket = bucket or outputs.bucket
+        endpoint_name = endpoint_name or outputs.endpoint_name or None
+        if threshold is None and outputs.threshold:
+            threshold = float(outputs.threshold)
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     if demo:
         capture = demo_capture(threshold, repeat, endpoint_name)
     else:
         assert bucket is not None
         try:
-            capture = read_capture(boto3.client("s3"), bucket, prefix, endpoint_name)
+            capture = read_capture(session.client("s3"), bucket, prefix, endpoint_name)
         except (ClientError, BotoCoreError) as exc:
             raise click.ClickException(f"cannot read s3://{bucket}/{prefix}: {exc}") from None
     summary = summarize(capture, threshold)

@@ -1,0 +1,174 @@
+"""The same operations as LocalWorkflow, against a deployed stack: its outputs name everything.
+
+`scones run|batch|monitor|load --stack NAME` use this instead of the local workflow: upload to the
+stack's bucket, start real executions, wait for them and read their histories, with the default boto3
+credentials. Nothing here is local-only, so tests point it at a stack in moto.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+from harness.lambda_runtime import MAX_STATE_PAYLOAD_BYTES
+from harness.template import BATCH_STATE_MACHINE_NAME
+from harness.workflow import ExecutionInputTooLargeError, ExecutionResult, read_execution
+
+_TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+_READY = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
+MAIN_STATE_MACHINE_NAME = "ImageClassificationStateMachine"
+
+# Output key -> attribute. Names as template.yaml's Outputs section spells them.
+_REQUIRED_OUTPUTS = {
+    "ImageBucketName": "bucket",
+    "StateMachineArn": "state_machine_arn",
+}
+_OPTIONAL_OUTPUTS = {
+    "BatchStateMachineArn": "batch_state_machine_arn",
+    "ClassifierEndpointName": "endpoint_name",
+    "ClassifierConfidenceThreshold": "threshold",
+    "ImageUploadPrefix": "upload_prefix",
+    "ResultsBusName": "results_bus",
+    "ReviewQueueUrl": "review_queue_url",
+    "NotificationTopicArn": "notification_topic_arn",
+}
+
+
+class DeployedStackError(Exception):
+    """The stack cannot be used: missing, not deployed, no credentials, or an output absent."""
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    name: str
+    region: str
+    bucket: str
+    state_machine_arn: str
+    batch_state_machine_arn: str = ""
+    endpoint_name: str = ""
+    threshold: str = ""
+    upload_prefix: str = ""
+    results_bus: str = ""
+    review_queue_url: str = ""
+    notification_topic_arn: str = ""
+
+    @classmethod
+    def read(cls, cloudformation: Any, stack_name: str) -> StackOutputs:
+        try:
+            stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+        except ClientError as exc:
+            raise DeployedStackError(f"stack {stack_name!r}: {_message(exc)}") from None
+        except NoCredentialsError:
+            raise DeployedStackError(
+                "no AWS credentials: configure them (aws configure, AWS_PROFILE) to use --stack"
+            ) from None
+        except BotoCoreError as exc:
+            raise DeployedStackError(f"stack {stack_name!r}: {exc}") from None
+        stack = stacks[0]
+        if stack["StackStatus"] not in _READY:
+            raise DeployedStackError(
+                f"stack {stack_name!r} is {stack['StackStatus']}, not deployed (want one of {sorted(_READY)})"
+            )
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        missing = [key for key in _REQUIRED_OUTPUTS if key not in outputs]
+        if missing:
+            raise DeployedStackError(
+                f"stack {stack_name!r} has no output {', '.join(missing)}: is it this project's template?"
+            )
+        values = {
+            attribute: outputs[key]
+            for key, attribute in {**_REQUIRED_OUTPUTS, **_OPTIONAL_OUTPUTS}.items()
+            if key in outputs
+        }
+        return cls(name=stack_name, region=cloudformation.meta.region_name, **values)
+
+
+class DeployedStack:
+    """A deployed stack, with the attributes and methods of LocalWorkflow that run, batch and load use."""
+
+    def __init__(
+        self,
+        stack_name: str,
+        *,
+        region: str | None = None,
+        session: boto3.Session | None = None,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        try:
+            self.session = session or boto3.Session(region_name=region)
+            # Standard retry mode backs off on throttling (DescribeExecution, StartExecution quotas).
+            config = Config(retries={"mode": "standard", "max_attempts": 8})
+            cloudformation = self.session.client("cloudformation", config=config)
+        except NoRegionError:
+            raise DeployedStackError("no AWS region: pass --region or set AWS_REGION") from None
+        self.outputs = StackOutputs.read(cloudformation, stack_name)
+        self.s3 = self.session.client("s3", config=config)
+        self.sfn = self.session.client("stepfunctions", config=config)
+        self.bucket = self.outputs.bucket
+        self.state_machine_arn = self.outputs.state_machine_arn
+        self.state_machine_arns = {MAIN_STATE_MACHINE_NAME: self.outputs.state_machine_arn}
+        if self.outputs.batch_state_machine_arn:
+            self.state_machine_arns[BATCH_STATE_MACHINE_NAME] = self.outputs.batch_state_machine_arn
+        self.poll_seconds = poll_seconds
+
+    def __enter__(self) -> DeployedStack:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    @property
+    def threshold(self) -> str:
+        return self.outputs.threshold
+
+    def upload(self, data: bytes, key: str) -> str:
+        if self.outputs.upload_prefix and key.startswith(self.outputs.upload_prefix):
+            # The upload rule would start an execution of its own for it, besides the one we start.
+            raise DeployedStackError(
+                f"{key}: under the stack's upload prefix {self.outputs.upload_prefix!r}; "
+                "choose another prefix (uploads there classify themselves)"
+            )
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+        except ClientError as exc:
+            raise DeployedStackError(f"cannot upload s3://{self.bucket}/{key}: {_message(exc)}") from None
+        return key
+
+    def start(self, execution_input: dict[str, Any] | str, state_machine_arn: str | None = None) -> str:
+        text = execution_input if isinstance(execution_input, str) else json.dumps(execution_input)
+        if len(text.encode()) > MAX_STATE_PAYLOAD_BYTES:
+            raise ExecutionInputTooLargeError(
+                f"execution input of {len(text.encode()):,} bytes exceeds {MAX_STATE_PAYLOAD_BYTES:,} bytes"
+            )
+        started = self.sfn.start_execution(
+            stateMachineArn=state_machine_arn or self.state_machine_arn,
+            name=f"scones-{uuid.uuid4().hex[:16]}",
+            input=text,
+        )
+        return str(started["executionArn"])
+
+    def wait(self, execution_arn: str, timeout_seconds: float = 900.0) -> ExecutionResult:
+        """Poll until the execution ends; past the timeout, return it as it is (still RUNNING)."""
+        deadline = time.monotonic() + timeout_seconds
+        delay = min(0.25, self.poll_seconds)
+        while True:
+            described = self.sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] in _TERMINAL or time.monotonic() >= deadline:
+                return read_execution(self.sfn, described)
+            time.sleep(delay)
+            delay = min(delay * 1.5, self.poll_seconds)
+
+    def run(self, key: str, *, image_data: str = "") -> ExecutionResult:
+        return self.wait(self.start({"image_data": image_data, "s3_bucket": self.bucket, "s3_key": key}))
+
+
+def _message(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    return f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}"
