@@ -366,11 +366,13 @@ def _register_optional_commands() -> None:
 
     from harness.batch_cli import batch_command
     from harness.cleanup_cli import cleanup_command
+    from harness.load_cli import load_command
     from monitor.cli import monitor_command
 
     scones.add_command(monitor_command)
     scones.add_command(cleanup_command)
     scones.add_command(batch_command)
+    scones.add_command(load_command)
 
 
 def main() -> None:

@@ -1,0 +1,152 @@
+"""`scones load`: a steady rate of executions for a duration, with latency percentiles and outcomes."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.cli import (
+    DEFAULT_LOG_DIR,
+    IMAGE_SUFFIXES,
+    _console,
+    fresh_prefix,
+    model_dir_option,
+    open_target,
+    region_option,
+    stack_option,
+)
+from harness.load import DEFAULT_MAX_START_RATE, LoadRateError, LoadReport, run_load
+from harness.samples import demo_samples
+
+
+def _images(directory: Path | None) -> list[tuple[str, bytes]]:
+    if directory is None:
+        return [(sample.name, sample.data) for sample in demo_samples()]
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise click.UsageError(f"{directory}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return [(path.relative_to(directory).as_posix(), path.read_bytes()) for path in files]
+
+
+def render_report(report: LoadReport) -> Table:
+    table = Table(
+        title=f"scones load on {report.target}: {report.rate:g}/s for {report.duration:g} s",
+        title_justify="left",
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("executions planned / started", f"{report.planned} / {report.started}")
+    table.add_row("start rate achieved", f"{report.achieved_rate:.2f}/s")
+    for code, count in sorted(report.start_errors.items()):
+        table.add_row(f"[red]not started: {code}[/red]", str(count))
+    for outcome, count in sorted(report.outcomes.items()):
+        colour = "green" if outcome == "SUCCEEDED" else "yellow" if "THRESHOLD" in outcome else "red"
+        table.add_row(f"[{colour}]{outcome}[/{colour}]", str(count))
+    for name, value in report.percentiles().items():
+        table.add_row(f"latency {name}", "-" if value is None else f"{value * 1000:.0f} ms")
+    table.add_row("wall time", f"{report.wall_seconds:.1f} s")
+    return table
+
+
+@click.command("load")
+@click.option(
+    "--rate", type=click.FloatRange(min=0.01), default=2.0, show_default=True, help="Executions per second."
+)
+@click.option(
+    "--duration", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Seconds of starting."
+)
+@click.option(
+    "--images",
+    "images_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Send these images, round robin [default: the bundled samples].",
+)
+@click.option(
+    "--max-start-rate",
+    type=click.FloatRange(min=0.01),
+    default=DEFAULT_MAX_START_RATE,
+    show_default=True,
+    help="Refuse rates above this StartExecution quota (Standard workflows: 150/s in most regions).",
+)
+@click.option(
+    "--drain-timeout",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="After the last start, wait this long for executions to finish; the rest count as NOT_FINISHED.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option(
+    "--threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Local: override ConfidenceThreshold."
+)
+@click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
+@model_dir_option
+@stack_option
+@region_option
+def load_command(
+    rate: float,
+    duration: float,
+    images_dir: Path | None,
+    max_start_rate: float,
+    drain_timeout: float,
+    as_json: bool,
+    threshold: float | None,
+    log_dir: Path,
+    model_dir: Path | None,
+    stack_name: str | None,
+    region: str | None,
+) -> None:
+    """Start executions at a steady RATE for DURATION seconds and report latency p50/p95/p99 and outcomes.
+
+    The images are uploaded once under load/<id>/ (outside the upload prefix), then sent round robin.
+    Locally by default (one process: expect a few executions per second); with --stack, on AWS.
+    Exits 1 if an execution could not be started or did not finish within --drain-timeout.
+    """
+    images = _images(images_dir)
+    prefix = fresh_prefix("load")
+    with open_target(stack_name, region, threshold=threshold, log_dir=log_dir, model_dir=model_dir) as target:
+        keys = [target.upload(data, prefix + name) for name, data in images]
+        run = functools.partial(
+            run_load,
+            target,
+            keys,
+            rate=rate,
+            duration=duration,
+            target_name=f"stack {stack_name}" if stack_name else "the local workflow",
+            max_start_rate=max_start_rate,
+            drain_timeout=drain_timeout,
+            # Local polls are moto calls competing with the executions for the GIL: fewer of them.
+            describe_per_second=20.0 if stack_name else 10.0,
+        )
+        try:
+            if as_json:
+                report = run()
+            else:
+                with Progress(
+                    TextColumn("load"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("finished {task.fields[done]}"), TimeElapsedColumn(),
+                    console=_console(), transient=True,
+                ) as bar:  # fmt: skip
+                    task = bar.add_task("load", total=int(rate * duration), done=0)
+
+                    def show(started: int, done: int, planned: int) -> None:
+                        bar.update(task, completed=started, total=planned, done=done)
+
+                    report = run(progress=show)
+        except LoadRateError as exc:
+            raise click.UsageError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+    else:
+        _console().print(render_report(report))
+    if report.start_errors or report.outcomes.get("NOT_FINISHED"):
+        raise SystemExit(1)
+
+
+__all__ = ["load_command"]
