@@ -87,3 +87,28 @@ def test_demo_prints_a_table_of_every_sample(tmp_path: Path) -> None:
     assert code == 0
     assert "bicycle_s_000051-4000x3000.jpg" in out and "InvalidImageError" in out
     assert "10 executions" in out
+
+
+def test_load_locally_reports_percentiles_and_every_outcome(tmp_path: Path) -> None:
+    from harness.load_cli import load_command
+
+    result = CliRunner().invoke(
+        load_command,
+        ["--rate", "4", "--duration", "1", "--json", "--log-dir", str(tmp_path)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["target"] == "the local workflow"
+    assert report["planned"] == report["started"] == report["finished"] == 4
+    # The samples in bundle order: 4 bicycles first, the real model classifies each one.
+    assert sum(report["outcomes"].values()) == 4
+    assert set(report["outcomes"]) <= {"SUCCEEDED", "FAILED: THRESHOLD_CONFIDENCE_NOT_MET"}
+    assert report["latency_seconds"]["p50"] > 0
+
+
+def test_load_refuses_a_rate_above_the_start_execution_quota() -> None:
+    from harness.load_cli import load_command
+
+    result = CliRunner().invoke(load_command, ["--rate", "500", "--duration", "1"])
+    assert result.exit_code == 2 and "StartExecution quota" in result.output
