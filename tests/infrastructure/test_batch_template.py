@@ -107,6 +107,22 @@ def test_role_manages_only_its_own_child_executions(
     assert manage["Resource"]["Fn::Sub"].endswith(":execution:${AWS::StackName}-batch-classification/*")
 
 
+def test_role_publishes_results_reviews_and_notifications_to_this_stacks_resources_only(
+    statements: dict[str, dict[str, Any]],
+) -> None:
+    assert statements["KeepLowConfidenceImagesForReview"]["Resource"] == {
+        "Fn::GetAtt": ["ReviewQueue", "Arn"]
+    }
+    assert statements["PublishResults"]["Resource"] == {"Fn::GetAtt": ["ResultsBus", "Arn"]}
+    assert statements["NotifyFailedImages"] == {
+        "Sid": "NotifyFailedImages",
+        "Effect": "Allow",
+        "Action": "sns:Publish",
+        "Resource": {"Ref": "NotificationTopic"},
+    }
+    assert statements["EncryptNotifications"]["Resource"] == {"Fn::GetAtt": ["NotificationKey", "Arn"]}
+
+
 def test_no_statement_of_the_batch_role_has_a_wildcard_action(statements: dict[str, dict[str, Any]]) -> None:
     for sid, statement in statements.items():
         assert all("*" not in action for action in _listed(statement["Action"])), sid
@@ -174,10 +190,22 @@ def test_every_task_has_a_timeout_retries_transient_lambda_errors_and_catches_al
     batch_asl: dict[str, Any],
 ) -> None:
     tasks = {name: state for name, state in _all_states(batch_asl) if state["Type"] == "Task"}
-    assert set(tasks) == {"SerializeImageData", "ClassifyImage", "FilterInferences", "SummarizeBatch"}
+    lambda_tasks = {"SerializeImageData", "ClassifyImage", "FilterInferences", "SummarizeBatch"}
+    service_tasks = {
+        "PublishClassification": "arn:aws:states:::events:putEvents",
+        "KeepForReview": "arn:aws:states:::sqs:sendMessage",
+        "PublishReviewRequest": "arn:aws:states:::events:putEvents",
+        "PublishBatchSummary": "arn:aws:states:::events:putEvents",
+        "NotifyFailedImages": "arn:aws:states:::sns:publish",
+    }
+    assert set(tasks) == lambda_tasks | set(service_tasks)
     for name, state in tasks.items():
         assert state["TimeoutSeconds"] > 0, name
-        assert set(state["Retry"][0]["ErrorEquals"]) >= TRANSIENT_LAMBDA_ERRORS, name
+        if name in lambda_tasks:
+            assert set(state["Retry"][0]["ErrorEquals"]) >= TRANSIENT_LAMBDA_ERRORS, name
+        else:
+            assert state["Resource"] == service_tasks[name], name
+            assert state["Retry"] and state["ResultPath"] is None, name  # the image's data passes on
         assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
         assert all(isinstance(r["BackoffRate"], float) for r in state["Retry"]), name
 
@@ -194,10 +222,11 @@ def test_every_path_of_the_processor_ends_with_an_outcome(the_map: dict[str, Any
     # And every step's catch-all leads to an outcome, not to a failure of the child execution
     for name in ("SerializeImageData", "ClassifyImage", "FilterInferences"):
         assert states[name]["Catch"][-1]["Next"] == "NotClassified", name
+    assert states["PublishClassification"]["Catch"][-1]["Next"] == "NotClassified"
     assert states["FilterInferences"]["Catch"][0] == {
         "ErrorEquals": ["ThresholdConfidenceNotMetError"],
         "ResultPath": "$.error",
-        "Next": "LowConfidence",
+        "Next": "KeepForReview",
     }
 
 

@@ -224,7 +224,10 @@ def test_rule_matches_failed_timed_out_and_aborted_executions(resources: dict[st
     assert pattern["source"] == ["aws.states"]
     assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
     assert set(pattern["detail"]["status"]) == FAILURE_STATUSES
-    assert pattern["detail"]["stateMachineArn"] == [{"Ref": "ImageClassificationStateMachine"}]
+    assert pattern["detail"]["stateMachineArn"] == [
+        {"Ref": "ImageClassificationStateMachine"},
+        {"Ref": "BatchClassificationStateMachine"},
+    ]
 
 
 def test_rule_publishes_a_json_message_naming_the_execution_and_its_error(resources: dict[str, Any]) -> None:

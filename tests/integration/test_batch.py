@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -14,6 +15,8 @@ from harness.batch_cli import batch_command
 from harness.samples import bundled_images
 from harness.workflow import LocalWorkflow, load_model
 from tests.helpers import StubModel, png_bytes
+from tests.integration.test_event_driven import subscribe_to_results
+from tests.integration.test_notifications import received, subscribe_queue
 
 pytestmark = pytest.mark.integration
 
@@ -219,3 +222,50 @@ def test_scones_batch_json_on_a_directory(tmp_path: Path) -> None:
 def test_scones_batch_refuses_an_empty_prefix() -> None:
     result = CliRunner().invoke(batch_command, ["s3://scones-local-images/nothing/"])
     assert result.exit_code == 2 and "no objects" in result.output
+
+
+def _all_messages(workflow: LocalWorkflow, url: str) -> list[dict[str, Any]]:
+    bodies: list[dict[str, Any]] = []
+    while messages := workflow.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies.extend(json.loads(message["Body"]) for message in messages)
+        for message in messages:
+            workflow.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def test_batch_images_go_downstream_as_per_image_runs_do(keyed_workflow: LocalWorkflow) -> None:
+    # Given a consumer of the results bus, the review queue and an operator on the notification topic
+    downstream = subscribe_to_results(keyed_workflow)
+    inbox = subscribe_queue(keyed_workflow)
+    review_queue = keyed_workflow.sqs.get_queue_url(QueueName="ReviewQueue")["QueueUrl"]
+    # When the batch runs (9 confident, 1 unsure, 1 corrupt, 1 not an image)
+    batch = run_batch(keyed_workflow, "batch/one/")
+    assert batch.status == "SUCCEEDED", batch.execution.message
+    events = _all_messages(keyed_workflow, downstream)
+    # Then each confident image produced an ImageClassified event, the unsure one a review request
+    kinds = sorted(e["detail-type"] for e in events)
+    assert kinds == ["BatchClassified"] + ["ImageClassified"] * 9 + ["ImageNeedsReview"]
+    classified = {e["detail"]["s3_key"] for e in events if e["detail-type"] == "ImageClassified"}
+    assert classified == {f"batch/one/bike-{i}.png" for i in range(6)} | {
+        f"batch/one/moto-{i}.png" for i in range(6, 9)
+    }
+    (review,) = _all_messages(keyed_workflow, review_queue)
+    assert review["s3_key"] == "batch/one/unsure.png" and review["label"] == "bicycle"
+    # And the batch's own event carries the summary
+    (summary_event,) = [e for e in events if e["detail-type"] == "BatchClassified"]
+    assert summary_event["detail"]["prefix"] == "batch/one/"
+    assert summary_event["detail"]["summary"]["failed"] == 1 == batch.count("failed")
+    # And the failed image was announced on the topic, by error and key
+    (notice,) = received(keyed_workflow, inbox)
+    assert notice["failed"] == 1 and notice["total"] == 12
+    assert notice["failure_examples"] == {"InvalidImageError": ["batch/one/corrupt.png"]}
+    assert notice["executionArn"] == batch.execution.execution_arn
+
+
+def test_a_batch_without_failures_notifies_nobody(stub_workflow: LocalWorkflow) -> None:
+    inbox = subscribe_queue(stub_workflow)
+    for index in range(2):
+        stub_workflow.upload(png_bytes(color=(index, 9, 9)), f"fine/{index}.png")
+    batch = run_batch(stub_workflow, "fine/")
+    assert batch.status == "SUCCEEDED" and batch.count("classified") == 2
+    assert received(stub_workflow, inbox) == []
