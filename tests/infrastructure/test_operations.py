@@ -394,3 +394,9 @@ def test_outputs_name_the_dashboard_and_the_alarms(template: dict[str, Any]) -> 
     assert url.endswith("#dashboards/dashboard/${OperationsDashboard}")
     for logical_id in ALARMS:
         assert outputs[f"{logical_id}Name"]["Value"] == {"Ref": logical_id}
+
+
+def test_every_parameter_is_in_exactly_one_console_group(template: dict[str, Any]) -> None:
+    groups = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    grouped = [name for group in groups for name in group["Parameters"]]
+    assert sorted(grouped) == sorted(template["Parameters"])
