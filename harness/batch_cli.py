@@ -10,15 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.batch import BatchSummary, run_batch
-from harness.cli import (
-    DEFAULT_LOG_DIR,
-    _console,
-    fresh_prefix,
-    model_dir_option,
-    open_target,
-    region_option,
-    stack_option,
-)
+from harness.cli import TargetOptions, _console, fresh_prefix, target_options
 from harness.template import BATCH_STATE_MACHINE_NAME
 from harness.workflow import WorkflowTarget
 
@@ -55,44 +47,23 @@ def render_summary(batch: BatchSummary) -> Table:
 @click.command("batch")
 @click.argument("source")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-@click.option("--threshold", type=float, default=None, help="Confidence threshold (default: the template's).")
-@click.option("--max-concurrency", type=int, default=None, help="Override BatchMaxConcurrency.")
 @click.option(
-    "--log-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_LOG_DIR,
-    show_default=True,
-    help="Where each function's JSON logs go.",
+    "--max-concurrency",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="Local: override BatchMaxConcurrency.",
 )
-@model_dir_option
-@stack_option
-@region_option
-def batch_command(
-    source: str,
-    as_json: bool,
-    threshold: float | None,
-    max_concurrency: int | None,
-    log_dir: Path,
-    model_dir: Path | None,
-    stack_name: str | None,
-    region: str | None,
-) -> None:
+@target_options
+def batch_command(source: str, as_json: bool, max_concurrency: int | None, target: TargetOptions) -> None:
     """Classify a whole directory (uploaded under batch/<id>/) or an existing prefix of the bucket
     (s3://BUCKET/PREFIX or PREFIX) with the batch state machine: one Distributed Map, one summary.
 
     Locally by default; with --stack, in the deployed stack's bucket and batch state machine."""
     overrides = {"BatchMaxConcurrency": str(max_concurrency)} if max_concurrency else {}
     directory = Path(source)
-    with open_target(
-        stack_name,
-        region,
-        threshold=threshold,
-        log_dir=log_dir,
-        model_dir=model_dir,
-        parameter_overrides=overrides,
-    ) as workflow:
+    with target.open(parameter_overrides=overrides) as workflow:
         if BATCH_STATE_MACHINE_NAME not in workflow.state_machine_arns:
-            raise click.ClickException(f"stack {stack_name} has no BatchStateMachineArn output")
+            raise click.ClickException(f"{target.where} has no BatchStateMachineArn output")
         if directory.is_dir():
             prefix = fresh_prefix("batch")
             upload_directory(workflow, directory, prefix)
@@ -106,7 +77,7 @@ def batch_command(
                 f"{source}: no directory, and no objects under s3://{workflow.bucket}/{prefix}"
             )
         # DescribeExecution and DescribeMapRun have quotas on AWS: poll a deployed batch less often.
-        poll_seconds = 0.2 if stack_name is None else 2.0
+        poll_seconds = 0.2 if target.local else 2.0
         if as_json:
             batch = run_batch(workflow, prefix, poll_seconds=poll_seconds)
         else:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +94,79 @@ def open_target(
         ) from None
     except BotoCoreError as exc:
         raise click.ClickException(f"stack {stack_name}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    """Where run, batch and load work: the options every one of them takes."""
+
+    stack_name: str | None
+    region: str | None
+    threshold: float | None
+    log_dir: Path
+    model_dir: Path | None
+
+    @property
+    def local(self) -> bool:
+        return self.stack_name is None
+
+    @property
+    def where(self) -> str:
+        return "the local workflow" if self.stack_name is None else f"stack {self.stack_name}"
+
+    @property
+    def logs(self) -> str:
+        if self.stack_name is None:
+            return f"Function logs: {self.log_dir}/"
+        return f"Function logs: sam logs --stack-name {self.stack_name}"
+
+    def open(self, parameter_overrides: dict[str, str] | None = None) -> ContextManager[WorkflowTarget]:
+        return open_target(
+            self.stack_name,
+            self.region,
+            threshold=self.threshold,
+            log_dir=self.log_dir,
+            model_dir=self.model_dir,
+            parameter_overrides=parameter_overrides,
+        )
+
+
+def target_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--threshold, --log-dir, --model-dir, --stack and --region, handed to the command as `target`."""
+
+    @functools.wraps(command)
+    def with_target(
+        *args: Any,
+        stack_name: str | None,
+        region: str | None,
+        threshold: float | None,
+        log_dir: Path,
+        model_dir: Path | None,
+        **kwargs: Any,
+    ) -> None:
+        command(*args, target=TargetOptions(stack_name, region, threshold, log_dir, model_dir), **kwargs)
+
+    options = [
+        click.option(
+            "--threshold",
+            type=click.FloatRange(0.0, 1.0),
+            default=None,
+            help="Local: override ConfidenceThreshold [default: the template's].",
+        ),
+        click.option(
+            "--log-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=DEFAULT_LOG_DIR,
+            show_default=True,
+            help="Local: where each function's JSON logs go.",
+        ),
+        model_dir_option,
+        stack_option,
+        region_option,
+    ]
+    for option in reversed(options):
+        with_target = option(with_target)
+    return with_target
 
 
 def fresh_prefix(root: str) -> str:
@@ -225,22 +301,8 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
 @scones.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
-@click.option(
-    "--threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Override ConfidenceThreshold."
-)
-@click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
-@model_dir_option
-@stack_option
-@region_option
-def run(
-    paths: tuple[Path, ...],
-    as_json: bool,
-    threshold: float | None,
-    log_dir: Path,
-    model_dir: Path | None,
-    stack_name: str | None,
-    region: str | None,
-) -> None:
+@target_options
+def run(paths: tuple[Path, ...], as_json: bool, target: TargetOptions) -> None:
     """Upload each image (or every image under a folder) and run one execution per image.
 
     Locally by default; with --stack, in the deployed stack (uploaded under scones-run/, outside the
@@ -250,25 +312,14 @@ def run(
     files = _expand(paths)
     if not files:
         raise click.UsageError("no image files found in the paths given")
-    prefix = (
-        "uploads/"
-        if stack_name is None
-        else f"scones-run/{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}/"
-    )
-    with open_target(stack_name, region, threshold=threshold, log_dir=log_dir, model_dir=model_dir) as target:
+    prefix = "uploads/" if target.local else fresh_prefix("scones-run")
+    with target.open() as workflow:
         rows: list[tuple[str, str | None, ExecutionResult]] = []
         for index, path in enumerate(files):
-            key = target.upload(path.read_bytes(), f"{prefix}{index:05d}/{path.name}")
-            rows.append((str(path), None, target.run(key)))
-    if stack_name is None:
-        _emit(rows, as_json, f"scones run: {len(rows)} images", f"Function logs: {log_dir}/")
-    else:
-        _emit(
-            rows,
-            as_json,
-            f"scones run: {len(rows)} images on stack {stack_name}",
-            f"Function logs: sam logs --stack-name {stack_name}",
-        )
+            key = workflow.upload(path.read_bytes(), f"{prefix}{index:05d}/{path.name}")
+            rows.append((str(path), None, workflow.run(key)))
+    where = "" if target.local else f" on {target.where}"
+    _emit(rows, as_json, f"scones run: {len(rows)} images{where}", target.logs)
     if any(result.status not in TERMINAL_STATUSES for *_, result in rows):
         sys.exit(1)
 

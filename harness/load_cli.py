@@ -10,16 +10,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.cli import (
-    DEFAULT_LOG_DIR,
-    IMAGE_SUFFIXES,
-    _console,
-    fresh_prefix,
-    model_dir_option,
-    open_target,
-    region_option,
-    stack_option,
-)
+from harness.cli import IMAGE_SUFFIXES, TargetOptions, _console, fresh_prefix, target_options
 from harness.load import DEFAULT_MAX_START_RATE, LoadRateError, LoadReport, run_load
 from harness.samples import demo_samples
 
@@ -82,13 +73,7 @@ def render_report(report: LoadReport) -> Table:
     help="After the last start, wait this long for executions to finish; the rest count as NOT_FINISHED.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
-@click.option(
-    "--threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Local: override ConfidenceThreshold."
-)
-@click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
-@model_dir_option
-@stack_option
-@region_option
+@target_options
 def load_command(
     rate: float,
     duration: float,
@@ -96,11 +81,7 @@ def load_command(
     max_start_rate: float,
     drain_timeout: float,
     as_json: bool,
-    threshold: float | None,
-    log_dir: Path,
-    model_dir: Path | None,
-    stack_name: str | None,
-    region: str | None,
+    target: TargetOptions,
 ) -> None:
     """Start executions at a steady RATE for DURATION seconds and report latency p50/p95/p99 and outcomes.
 
@@ -110,19 +91,19 @@ def load_command(
     """
     images = _images(images_dir)
     prefix = fresh_prefix("load")
-    with open_target(stack_name, region, threshold=threshold, log_dir=log_dir, model_dir=model_dir) as target:
-        keys = [target.upload(data, prefix + name) for name, data in images]
+    with target.open() as workflow:
+        keys = [workflow.upload(data, prefix + name) for name, data in images]
         run = functools.partial(
             run_load,
-            target,
+            workflow,
             keys,
             rate=rate,
             duration=duration,
-            target_name=f"stack {stack_name}" if stack_name else "the local workflow",
+            target_name=target.where,
             max_start_rate=max_start_rate,
             drain_timeout=drain_timeout,
             # Local polls are moto calls competing with the executions for the GIL: fewer of them.
-            describe_per_second=20.0 if stack_name else 10.0,
+            describe_per_second=10.0 if target.local else 20.0,
         )
         try:
             if as_json:
