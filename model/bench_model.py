@@ -54,6 +54,30 @@ def sample_png() -> bytes:
     return buffer.getvalue()
 
 
+def held_out_images(model: ImageClassifierModel) -> list[bytes]:
+    """The validation split recorded in the metadata, when the training data is here."""
+    names = model.metadata.get("validation", {}).get("files", [])
+    paths = [DEFAULT_DATA_DIR / name for name in names]
+    return [path.read_bytes() for path in paths if path.is_file()]
+
+
+def decode(model: ImageClassifierModel, body: bytes) -> np.ndarray:
+    from model.inference import decode_to_array
+
+    return decode_to_array(body, "image/png", model.input_size)[np.newaxis]
+
+
+def _cycle(call: Callable[[bytes], object], bodies: list[bytes]) -> Callable[[], object]:
+    position = [0]
+
+    def next_call() -> object:
+        body = bodies[position[0] % len(bodies)]
+        position[0] += 1
+        return call(body)
+
+    return next_call
+
+
 def time_calls(call: Callable[[], object], iterations: int, warmup: int = 100) -> list[float]:
     for _ in range(warmup):
         call()
@@ -95,6 +119,17 @@ def main(argv: list[str] | None = None) -> None:
         "predict() incl. PNG decode, 1 image",
         time_calls(lambda: model.predict(body, "image/png"), args.iterations),
     )
+    # With a cascade the cost depends on the image (unsure ones also run the teacher): time each
+    # held-out image in turn, so p50 and p95 are over the real mix.
+    bodies = held_out_images(model)
+    if bodies:
+        routed = sum(bool(model.routed(model.to_input(decode(model, b)))[0]) for b in bodies)
+        durations = time_calls(
+            _cycle(lambda b: model.predict(b, "image/png"), bodies), max(args.iterations, len(bodies))
+        )
+        report_latency(f"predict() over the {len(bodies)} held-out images", durations)
+        share = f"{routed} of {len(bodies)} ({routed / len(bodies):.0%})"
+        print(f"{'':<42} {share} answered by the cascade's teacher")
     report_latency("bare onnxruntime run, 1 image", time_calls(lambda: model.run(tensor), args.iterations))
     batch_durations = time_calls(
         lambda: model.run(batch_tensor), max(50, args.iterations // args.batch), warmup=10
@@ -104,10 +139,16 @@ def main(argv: list[str] | None = None) -> None:
 
     metadata = model.metadata
     validation, training = metadata.get("validation", {}), metadata.get("training", {})
-    size = (args.model_dir / MODEL_FILE).stat().st_size
+    files = [
+        MODEL_FILE,
+        METADATA_FILE,
+        *([metadata["cascade"]["teacher_file"]] if "cascade" in metadata else []),
+    ]
+    sizes = {name: (args.model_dir / name).stat().st_size for name in files}
     print(
-        f"artifact: {MODEL_FILE} {size:,} bytes ({size / 2**20:.2f} MiB), "
-        f"{METADATA_FILE} {(args.model_dir / METADATA_FILE).stat().st_size:,} bytes"
+        "artifact: "
+        + ", ".join(f"{name} {size:,} bytes" for name, size in sizes.items())
+        + f"; {sum(sizes.values()) / 2**20:.2f} MiB in all"
     )
     print(
         f"training: {training.get('seconds')} s on {training.get('threads')} threads, "

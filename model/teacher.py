@@ -62,7 +62,9 @@ def lite0_features(network: Any, images: np.ndarray, resolution: int, batch_size
 def fit_probe(features: np.ndarray, labels: np.ndarray, classes: int, c: float) -> tuple[np.ndarray, ...]:
     """Multinomial logistic regression on standardised features, as scikit-learn's LogisticRegression(C)
     with lbfgs: minimise C * sum(cross entropy) + ||W||^2 / 2 (no penalty on the intercept)."""
-    mean, std = features.mean(0), features.std(0) + 1e-12
+    # As scikit-learn's StandardScaler: a feature that never varies is centred, not scaled.
+    mean, std = features.mean(0), features.std(0)
+    std[std < 1e-8] = 1.0
     x = torch.from_numpy((features - mean) / std)
     y = torch.from_numpy(labels)
     weights = torch.zeros(x.shape[1], classes, dtype=torch.float64, requires_grad=True)
@@ -175,16 +177,24 @@ def fit_cascade_teacher(
     return ProbeNetwork(lite0, probe, input_stats[0], input_stats[1], resolution).eval()
 
 
+# The probe's own numbers stay float32: a small standard deviation would round to 0 in float16.
+_FULL_PRECISION = {"scale", "offset", "feature_mean", "feature_std", "weights", "bias"}
+
+
 def export_half_precision_weights(model: Any) -> Any:
-    """Store large float32 initialisers as float16 with a Cast back (onnxruntime folds it at load):
-    half the file, float32 arithmetic."""
+    """Store the network's large float32 initialisers as float16 with a Cast back (onnxruntime folds it
+    at load): half the file, float32 arithmetic."""
     from onnx import TensorProto, helper, numpy_helper
 
     graph = model.graph
     kept, casts = [], []
     for initialiser in graph.initializer:
         array = numpy_helper.to_array(initialiser)
-        if initialiser.data_type == TensorProto.FLOAT and array.size > 64:
+        if (
+            initialiser.data_type == TensorProto.FLOAT
+            and array.size > 64
+            and initialiser.name not in _FULL_PRECISION
+        ):
             half = numpy_helper.from_array(array.astype(np.float16), initialiser.name + "__fp16")
             kept.append(half)
             casts.append(helper.make_node("Cast", [half.name], [initialiser.name], to=TensorProto.FLOAT))

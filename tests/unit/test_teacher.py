@@ -59,3 +59,33 @@ def test_one_epoch_with_the_pretrained_teacher_records_it(tmp_path: Path) -> Non
     }
     assert 0.0 <= teacher["out_of_fold_accuracy"] <= 1.0
     assert "distilled from a pre-trained lite0 teacher" in metadata["training"]["recipe"]
+
+
+def test_a_cascade_artifact_routes_unsure_images_to_the_teacher(tmp_path: Path) -> None:
+    import numpy as np
+
+    from model.inference import ImageClassifierModel
+
+    data_dir = make_tiny_dataset(tmp_path / "data")
+    model_dir = tmp_path / "model"
+    metadata = trainer.main(
+        [
+            "--data-dir", str(data_dir), "--model-dir", str(model_dir), "--epochs", "1", "--batch-size", "16",
+            "--threads", "1", "--ensemble", "1", "--cascade-threshold", "0.999", "--teacher-resolution", "64",
+            "--no-progress",
+        ]
+    )  # fmt: skip
+    assert metadata["cascade"]["threshold"] == 0.999 and (model_dir / "teacher.onnx").is_file()
+    model = ImageClassifierModel.load(model_dir)
+    assert model.teacher is not None
+    tensor = model.to_input(np.stack([np.full((32, 32, 3), 10 * i, dtype=np.uint8) for i in range(6)]))
+    (student,) = model.session.run(None, {"input": tensor})
+    (teacher,) = model.teacher.run(None, {"input": tensor})
+    routed = model.routed(tensor)
+    assert routed.tolist() == (np.asarray(student).max(1) < 0.999).tolist()
+    served = model.run(tensor)
+    assert np.allclose(served[routed], np.asarray(teacher)[routed])
+    assert np.allclose(served[~routed], np.asarray(student)[~routed])
+    # Without the cascade entry, the same directory serves the first network alone.
+    model.cascade_threshold = 0.0
+    assert np.allclose(model.run(tensor), student)
