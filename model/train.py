@@ -81,7 +81,7 @@ class TrainConfig:
     distill_weight: float = 0.5  # weight of the teacher term; 1 - it weighs the true labels
     teacher_resolution: int = 160  # the 32-pixel images are upsampled to this for the teacher
     # > 0: ship a cascade: below this top probability the Lite0 probe (teacher.onnx) answers instead.
-    cascade_threshold: float = 0.0
+    cascade_threshold: float = 0.9
     limit_per_class: int | None = None  # smoke tests train on a handful of images
     progress: bool = True
 
@@ -684,6 +684,12 @@ def recipe(config: TrainConfig) -> str:
     )
     if config.ensemble > 1:
         text += f"; {config.ensemble} members with seeds {config.seed}..{config.seed + config.ensemble - 1}"
+    if config.cascade_threshold > 0:
+        text += (
+            f"; served as a cascade: where the ensemble's top probability is below "
+            f"{config.cascade_threshold:g}, an ImageNet EfficientNet-Lite0 linear probe answers "
+            "(teacher.onnx)"
+        )
     if config.teacher != "none":
         text += (
             f"; distilled from a pre-trained {config.teacher} teacher's out-of-fold soft labels "
@@ -747,7 +753,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
         "--cascade-threshold",
         type=float,
         default=defaults.cascade_threshold,
-        help="ship a cascade: below this top probability the Lite0 probe answers (0: off)",
+        help="cascade: below this top probability the Lite0 probe (teacher.onnx) answers (0: no cascade)",
     )
     parser.add_argument(
         "--limit-per-class", type=int, default=None, help="train on the first N images per class"

@@ -94,6 +94,8 @@ def test_one_epoch_smoke_run_exports_a_servable_model(tmp_path: Path) -> None:
             "16",
             "--threads",
             "1",
+            "--cascade-threshold",
+            "0",  # the cascade has its own tests (test_teacher.py)
             "--no-progress",
         ]
     )
