@@ -67,7 +67,7 @@ def decode(model: ImageClassifierModel, body: bytes) -> np.ndarray:
     return decode_to_array(body, "image/png", model.input_size)[np.newaxis]
 
 
-def _cycle(call: Callable[[bytes], object], bodies: list[bytes]) -> Callable[[], object]:
+def cycle_calls(call: Callable[[bytes], object], bodies: list[bytes]) -> Callable[[], object]:
     position = [0]
 
     def next_call() -> object:
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     if bodies:
         routed = sum(bool(model.routed(model.to_input(decode(model, b)))[0]) for b in bodies)
         durations = time_calls(
-            _cycle(lambda b: model.predict(b, "image/png"), bodies), max(args.iterations, len(bodies))
+            cycle_calls(lambda b: model.predict(b, "image/png"), bodies), max(args.iterations, len(bodies))
         )
         report_latency(f"predict() over the {len(bodies)} held-out images", durations)
         share = f"{routed} of {len(bodies)} ({routed / len(bodies):.0%})"
