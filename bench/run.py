@@ -278,11 +278,14 @@ def add_model(table: Table, profile: Profile) -> None:
         body = sample_png()
         durations = time_calls(lambda: model.predict(body, "image/png"), profile.model_iterations)
         # The cascade's real mix: each held-out image in turn (the unsure ones also run teacher.onnx).
+        # Without the training data (a clean clone) there is no held-out split to time.
         bodies = held_out_images(model)[: profile.images]
-        mix = time_calls(
-            cycle_calls(lambda b: model.predict(b, "image/png"), bodies), profile.model_iterations
-        )
-        routed = sum(bool(model.routed(model.to_input(decode(model, b)))[0]) for b in bodies)
+        mix: list[float] = []
+        routed = 0
+        if bodies:
+            predict = cycle_calls(lambda b: model.predict(b, "image/png"), bodies)
+            mix = time_calls(predict, profile.model_iterations)
+            routed = sum(bool(model.routed(model.to_input(decode(model, b)))[0]) for b in bodies)
     finally:
         if affinity is not None:
             os.sched_setaffinity(0, affinity)

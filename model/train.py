@@ -587,8 +587,11 @@ def export_cascade_teacher(
         expected = network(sample).numpy()
     served = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (answered,) = served.run(None, {INPUT_NAME: sample.numpy()})
-    difference = float(np.abs(np.asarray(answered) - expected).max())
-    if difference > 1e-2:
+    answered = np.asarray(answered)
+    difference = float(np.abs(answered - expected).max())
+    # float16-stored weights move probabilities by ~1e-3 on real images (up to ~0.02 on noise); an
+    # export fault (a wrong graph, NaN) moves them by far more.
+    if not np.isfinite(answered).all() or difference > 0.05:
         raise RuntimeError(f"{path}: onnxruntime differs from torch by {difference:.3g}")
     return {
         "teacher_file": TEACHER_FILE,
