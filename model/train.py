@@ -589,8 +589,8 @@ def export_cascade_teacher(
     (answered,) = served.run(None, {INPUT_NAME: sample.numpy()})
     answered = np.asarray(answered)
     difference = float(np.abs(answered - expected).max())
-    # float16-stored weights move probabilities by ~1e-3 on real images (up to ~0.02 on noise); an
-    # export fault (a wrong graph, NaN) moves them by far more.
+    # float16-stored weights moved probabilities by less than 0.01 on the training images and by 0.02
+    # on noise images; an export fault (a wrong graph, NaN) moves them by far more.
     if not np.isfinite(answered).all() or difference > 0.05:
         raise RuntimeError(f"{path}: onnxruntime differs from torch by {difference:.3g}")
     return {
