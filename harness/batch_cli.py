@@ -24,7 +24,7 @@ def upload_directory(workflow: WorkflowTarget, directory: Path, prefix: str) -> 
 
 
 def render_summary(batch: BatchSummary) -> Table:
-    table = Table(title=f"batch {batch.prefix}: {batch.objects} objects", title_justify="left")
+    table = Table()
     table.add_column("outcome")
     table.add_column("detail")
     table.add_column("objects", justify="right")
@@ -107,6 +107,7 @@ def batch_command(source: str, as_json: bool, max_concurrency: int | None, targe
     else:
         console = _console()
         if batch.summary:
+            console.print(f"batch {batch.prefix}: {batch.objects} objects")
             console.print(render_summary(batch))
         console.print(
             f"{batch.status}: {batch.objects} objects in {batch.seconds:.1f} s "

@@ -107,7 +107,9 @@ class DeployedStack:
             config = Config(retries={"mode": "standard", "max_attempts": 8})
             cloudformation = self.session.client("cloudformation", config=config)
         except NoRegionError:
-            raise DeployedStackError("no AWS region: pass --region or set AWS_REGION") from None
+            raise DeployedStackError(
+                "no AWS region: pass --region, or set AWS_DEFAULT_REGION or a region in your AWS profile"
+            ) from None
         self.outputs = StackOutputs.read(cloudformation, stack_name)
         self.s3 = self.session.client("s3", config=config)
         self.sfn = self.session.client("stepfunctions", config=config)

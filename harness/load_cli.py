@@ -25,10 +25,8 @@ def _images(directory: Path | None) -> list[tuple[str, bytes]]:
 
 
 def render_report(report: LoadReport) -> Table:
-    table = Table(
-        title=f"scones load on {report.target}: {report.rate:g}/s for {report.duration:g} s",
-        title_justify="left",
-    )
+    # The heading goes above the table (printed by the command): a title would wrap to its width.
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_row("executions planned / started", f"{report.planned} / {report.started}")
@@ -125,7 +123,9 @@ def load_command(
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     else:
-        _console().print(render_report(report))
+        console = _console()
+        console.print(f"scones load on {report.target}: {report.rate:g}/s for {report.duration:g} s")
+        console.print(render_report(report))
     if report.start_errors or report.outcomes.get("NOT_FINISHED"):
         raise SystemExit(1)
 

@@ -1,6 +1,6 @@
 """End to end against a real deployed stack. Skipped unless SCONES_STACK names one.
 
-    SCONES_STACK=scones-image-classification AWS_REGION=us-east-1 make e2e
+    SCONES_STACK=scones-image-classification SCONES_REGION=us-east-1 make e2e
 
 Uses the default AWS credentials; starts real executions (a few cents, see docs/COST.md) and leaves
 their images under scones-run/, batch/ and load/ of the stack's bucket. The endpoint must be
