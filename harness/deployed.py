@@ -167,6 +167,9 @@ class DeployedStack:
             time.sleep(delay)
             delay = min(delay * 1.5, self.poll_seconds)
 
+    def ended(self, described: dict[str, Any]) -> None:
+        """Nothing to do: on AWS, Step Functions itself sends the status change to EventBridge."""
+
     def run(self, key: str, *, image_data: str = "") -> ExecutionResult:
         return self.wait(self.start({"image_data": image_data, "s3_bucket": self.bucket, "s3_key": key}))
 

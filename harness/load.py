@@ -179,6 +179,7 @@ def _poll(
         for arn in arns:
             described = target.sfn.describe_execution(executionArn=arn)
             if described["status"] in _TERMINAL:
+                target.ended(described)  # locally: the template's rules (failure notifications)
                 seconds = (described["stopDate"] - described["startDate"]).total_seconds()
                 with lock:
                     del pending[arn]

@@ -102,6 +102,10 @@ class WorkflowTarget(Protocol):
 
     def run(self, key: str, *, image_data: str = "") -> ExecutionResult: ...
 
+    def ended(self, described: dict[str, Any]) -> None:
+        """An execution reached a terminal state (describe_execution's answer): what AWS does then."""
+        ...
+
 
 def load_model(model_dir: Path | None = None) -> ServesModel:
     """The ONNX model under model/artifacts (or `model_dir`), served as the built-in algorithm answers."""
@@ -318,9 +322,12 @@ class LocalWorkflow:
                 break
             time.sleep(delay)
             delay = min(delay * 1.5, 0.05)
+        self.ended(described)
+        return read_execution(self.sfn, described)
+
+    def ended(self, described: dict[str, Any]) -> None:
         # What EventBridge would receive from Step Functions: the template's rules act on it.
         self.events.put_event(execution_status_change(described))
-        return read_execution(self.sfn, described)
 
     def run(self, key: str, *, image_data: str = "") -> ExecutionResult:
         """One execution with the original course's input shape."""

@@ -49,3 +49,14 @@ def test_succeeded_execution_is_not_announced(stub_workflow: LocalWorkflow, bicy
     result = stub_workflow.run(stub_workflow.upload(bicycle_png, "test/fine.png"))
     assert result.status == "SUCCEEDED"
     assert received(stub_workflow, inbox) == []
+
+
+def test_failures_under_load_are_announced_as_well(stub_workflow: LocalWorkflow) -> None:
+    from harness.load import run_load
+
+    inbox = subscribe_queue(stub_workflow)
+    key = stub_workflow.upload(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "load/corrupt.png")
+    report = run_load(stub_workflow, [key], rate=4, duration=0.5)
+    assert report.outcomes == {"FAILED: InvalidImageError": 2}
+    notices = received(stub_workflow, inbox)
+    assert [n["error"] for n in notices] == ["InvalidImageError", "InvalidImageError"]
