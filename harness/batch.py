@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.template import BATCH_STATE_MACHINE_NAME
-from harness.workflow import ExecutionResult, WorkflowTarget
-
-_TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+from harness.workflow import TERMINAL_STATUSES, ExecutionResult, WorkflowTarget
 
 # (objects finished, objects under the prefix): finished counts every child that reached an end.
 ProgressCallback = Callable[[int, int], None]
@@ -70,7 +68,7 @@ def run_batch(
         map_run = _map_run(workflow, execution_arn) or map_run
         if progress is not None and map_run:
             progress(_finished(map_run), objects)
-        if status in _TERMINAL or time.monotonic() > deadline:
+        if status in TERMINAL_STATUSES or time.monotonic() > deadline:
             break
         time.sleep(poll_seconds)
     # wait() reads the execution's end (and stops it past the deadline) as every other run does.

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+from botocore.exceptions import ClientError, WaiterError
 
+from model.sagemaker_cli import one_line_errors
 from model.sagemaker_jobs import DEFAULT_ENDPOINT_NAME, CleanupReport, cleanup_endpoint
 from model.stage_data import aws_session
 from scones_common.exceptions import SconesError
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMCONFIG = PROJECT_ROOT / "samconfig.toml"
@@ -119,21 +116,6 @@ def retained_bucket_lines(facts: StackFacts, region: str) -> list[str]:
     ]
 
 
-def _one_line_errors(command: F) -> F:
-    """Known failures become `Error: <one line>` on stderr and exit status 1, without a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except SconesError as exc:
-            raise click.ClickException(" ".join(str(exc).split())) from exc
-        except (ClientError, BotoCoreError) as exc:
-            raise click.ClickException(" ".join(f"AWS request failed: {exc}".split())) from exc
-
-    return wrapper  # type: ignore[return-value]
-
-
 def _echo_report(report: CleanupReport) -> None:
     for item in report.deleted:
         click.echo(f"deleted {item}")
@@ -164,7 +146,7 @@ def _echo_report(report: CleanupReport) -> None:
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the stack is gone.")
-@_one_line_errors
+@one_line_errors
 def cleanup_command(
     stack_name: str, endpoint_name: str | None, region: str | None, yes: bool, wait: bool
 ) -> None:

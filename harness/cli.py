@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.samples import Sample, demo_samples
-from harness.workflow import ExecutionResult, LocalWorkflow, WorkflowTarget, load_model
+from harness.workflow import TERMINAL_STATUSES, ExecutionResult, LocalWorkflow, WorkflowTarget, load_model
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 STATE_COLUMNS = (
@@ -28,7 +28,6 @@ STATE_COLUMNS = (
     ("FilterInferences", "filter"),
 )
 DEFAULT_LOG_DIR = Path(".scones") / "logs"
-TERMINAL_STATUSES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 model_dir_option = click.option(
     "--model-dir",
@@ -81,17 +80,14 @@ def open_target(
         )
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from harness.deployed import DeployedStack, DeployedStackError
+    from harness.deployed import DeployedStack, DeployedStackError, client_error_message
 
     try:
         yield DeployedStack(stack_name, region=region)
     except DeployedStackError as exc:
         raise click.ClickException(str(exc)) from None
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise click.ClickException(
-            f"stack {stack_name}: {error.get('Code', 'Error')}: {error.get('Message', exc)}"
-        ) from None
+        raise click.ClickException(f"stack {stack_name}: {client_error_message(exc)}") from None
     except BotoCoreError as exc:
         raise click.ClickException(f"stack {stack_name}: {exc}") from None
 

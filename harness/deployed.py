@@ -19,9 +19,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from harness.lambda_runtime import MAX_STATE_PAYLOAD_BYTES
 from harness.template import BATCH_STATE_MACHINE_NAME
-from harness.workflow import ExecutionInputTooLargeError, ExecutionResult, read_execution
+from harness.workflow import TERMINAL_STATUSES, ExecutionInputTooLargeError, ExecutionResult, read_execution
 
-_TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _READY = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
 MAIN_STATE_MACHINE_NAME = "ImageClassificationStateMachine"
 
@@ -64,7 +63,7 @@ class StackOutputs:
         try:
             stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
         except ClientError as exc:
-            raise DeployedStackError(f"stack {stack_name!r}: {_message(exc)}") from None
+            raise DeployedStackError(f"stack {stack_name!r}: {client_error_message(exc)}") from None
         except NoCredentialsError:
             raise DeployedStackError(
                 "no AWS credentials: configure them (aws configure, AWS_PROFILE) to use --stack"
@@ -140,7 +139,9 @@ class DeployedStack:
         try:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
         except ClientError as exc:
-            raise DeployedStackError(f"cannot upload s3://{self.bucket}/{key}: {_message(exc)}") from None
+            raise DeployedStackError(
+                f"cannot upload s3://{self.bucket}/{key}: {client_error_message(exc)}"
+            ) from None
         return key
 
     def start(self, execution_input: dict[str, Any] | str, state_machine_arn: str | None = None) -> str:
@@ -162,7 +163,7 @@ class DeployedStack:
         delay = min(0.25, self.poll_seconds)
         while True:
             described = self.sfn.describe_execution(executionArn=execution_arn)
-            if described["status"] in _TERMINAL or time.monotonic() >= deadline:
+            if described["status"] in TERMINAL_STATUSES or time.monotonic() >= deadline:
                 return read_execution(self.sfn, described)
             time.sleep(delay)
             delay = min(delay * 1.5, self.poll_seconds)
@@ -174,6 +175,6 @@ class DeployedStack:
         return self.wait(self.start({"image_data": image_data, "s3_bucket": self.bucket, "s3_key": key}))
 
 
-def _message(exc: ClientError) -> str:
+def client_error_message(exc: ClientError) -> str:
     error = exc.response.get("Error", {})
     return f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}"

@@ -23,11 +23,10 @@ from typing import Any
 import numpy as np
 from botocore.exceptions import ClientError
 
-from harness.workflow import WorkflowTarget
+from harness.workflow import TERMINAL_STATUSES, WorkflowTarget
 
 # The lowest StartExecution refill rate of any region (Standard workflows).
 DEFAULT_MAX_START_RATE = 150.0
-_TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 NOT_FINISHED = "NOT_FINISHED"
 
 # (started, finished, planned): for a progress bar.
@@ -178,7 +177,7 @@ def _poll(
             continue
         for arn in arns:
             described = target.sfn.describe_execution(executionArn=arn)
-            if described["status"] in _TERMINAL:
+            if described["status"] in TERMINAL_STATUSES:
                 target.ended(described)  # locally: the template's rules (failure notifications)
                 seconds = (described["stopDate"] - described["startDate"]).total_seconds()
                 with lock:

@@ -25,7 +25,7 @@ from harness.lambda_runtime import MAX_STATE_PAYLOAD_BYTES, LocalFunction, wait_
 from harness.template import ACCOUNT_ID, REGION, Stack, read_stack
 
 _LOCAL_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/scones-local-state-machine"
-_TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
 class ExecutionInputTooLargeError(ValueError):
@@ -314,7 +314,7 @@ class LocalWorkflow:
         delay = 0.002
         while True:
             described = self.sfn.describe_execution(executionArn=execution_arn)
-            if described["status"] in _TERMINAL:
+            if described["status"] in TERMINAL_STATUSES:
                 break
             if time.monotonic() > deadline:
                 self.sfn.stop_execution(executionArn=execution_arn, error="HarnessTimeout")

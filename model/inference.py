@@ -173,8 +173,7 @@ class ImageClassifierModel:
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
         """Normalised float32 NCHW in, N x classes probabilities out (through the cascade, if any)."""
-        (output,) = self.session.run([self._output_name], {self._input_name: tensor})
-        probabilities = np.asarray(output)
+        probabilities = self._first_stage(tensor)
         if self.teacher is not None:
             unsure = probabilities.max(axis=1) < self.cascade_threshold
             if unsure.any():
@@ -187,8 +186,11 @@ class ImageClassifierModel:
         """Which rows of a batch the cascade sends to the teacher (all False without one)."""
         if self.teacher is None:
             return np.zeros(len(tensor), dtype=bool)
+        return self._first_stage(tensor).max(axis=1) < self.cascade_threshold
+
+    def _first_stage(self, tensor: np.ndarray) -> np.ndarray:
         (output,) = self.session.run([self._output_name], {self._input_name: tensor})
-        return np.asarray(output).max(axis=1) < self.cascade_threshold
+        return np.asarray(output)
 
 
 @lru_cache(maxsize=8)

@@ -35,7 +35,7 @@ _REGION_ENV = ["AWS_REGION", "AWS_DEFAULT_REGION"]
 _stderr = Console(stderr=True)
 
 
-def _one_line_errors(command: F) -> F:
+def one_line_errors(command: F) -> F:
     """Every known failure becomes `Error: <one line>` on stderr and exit status 1, no traceback."""
 
     @functools.wraps(command)
@@ -103,7 +103,7 @@ def _status(message: str) -> Iterator[StatusCallback]:
 )
 @click.option("--no-upload", is_flag=True, help="Only write the local files.")
 @_region_option
-@_one_line_errors
+@one_line_errors
 def stage_data_command(
     tarball: Path | None,
     out_dir: Path,
@@ -160,7 +160,7 @@ def stage_data_command(
 @click.option("--output-path", help="S3 URI for model.tar.gz [default: s3://BUCKET/PREFIX/output].")
 @click.option("--wait/--no-wait", default=False, show_default=True, help="Wait for the job to finish.")
 @_region_option
-@_one_line_errors
+@one_line_errors
 def train_sagemaker_command(
     algorithm: str,
     bucket: str,
@@ -247,7 +247,7 @@ def _no_status() -> Iterator[StatusCallback | None]:
 @click.option("--image-uri", help="Inference image [default: the built-in image-classification image].")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until InService.")
 @_region_option
-@_one_line_errors
+@one_line_errors
 def deploy_command(
     model_data: str,
     role: str | None,
@@ -296,7 +296,7 @@ def deploy_command(
 @click.command("cleanup-endpoint")
 @click.option("--endpoint-name", default=DEFAULT_ENDPOINT_NAME, show_default=True)
 @_region_option
-@_one_line_errors
+@one_line_errors
 def cleanup_endpoint_command(endpoint_name: str, region: str | None) -> None:
     """Delete the endpoint, its endpoint configuration and its model."""
     report = cleanup_endpoint(aws_session(region).client("sagemaker"), endpoint_name)

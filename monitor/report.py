@@ -374,14 +374,17 @@ def low_confidence_chart(records: Sequence[CapturedInference], threshold: float,
     return chart.png()
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 86400:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} d"
+def _duration(seconds: float, *, precise: bool = False) -> str:
+    """'5 min' in chart titles; precise (summary table): one decimal, units switched at twice the size."""
+    digits = 1 if precise else 0
+    minute, hour, day = (120, 7200, 172800) if precise else (60, 3600, 86400)
+    if seconds < minute:
+        return f"{seconds:.{digits}f} s"
+    if seconds < hour:
+        return f"{seconds / 60:.{digits}f} min"
+    if seconds < day:
+        return f"{seconds / 3600:.{digits}f} h"
+    return f"{seconds / 86400:.{digits}f} {'days' if precise else 'd'}"
 
 
 # -- gallery -----------------------------------------------------------------------------------
@@ -526,21 +529,11 @@ def summary_rows(summary: Summary) -> list[tuple[str, str]]:
         ),
         ("first record", f"{summary.first:%Y-%m-%d %H:%M:%S} UTC" if summary.first else "–"),
         ("last record", f"{summary.last:%Y-%m-%d %H:%M:%S} UTC" if summary.last else "–"),
-        ("time span", _duration_long(summary.span_seconds)),
+        ("time span", _duration(summary.span_seconds, precise=True)),
     ]
     if summary.skipped_lines:
         rows.append(("skipped lines", f"{summary.skipped_lines:,} (not capture records)"))
     return rows
-
-
-def _duration_long(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
 
 
 def render_html(summary: Summary, charts: dict[str, bytes], gallery: Sequence[GalleryItem]) -> str:

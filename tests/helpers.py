@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -24,3 +26,60 @@ def png_bytes(size: tuple[int, int] = (32, 32), mode: str = "RGB", color: object
     buffer = io.BytesIO()
     Image.new(mode, size, color).save(buffer, format="PNG")  # type: ignore[arg-type]
     return buffer.getvalue()
+
+
+def fake_aws_environment(monkeypatch: Any, tmp_path: Path, region: str, *unset: str) -> None:
+    """Fake credentials and a region, no AWS config files or metadata service: nothing reaches AWS.
+
+    `unset` names further variables the test must not inherit (e.g. SAGEMAKER_ROLE_ARN)."""
+    for name in ("AWS_PROFILE", "AWS_REGION", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", *unset):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    # Without credentials botocore would ask the instance metadata service next (a network call).
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+# -- listening to what the local workflow sends downstream (moto SQS) -------------------------------------
+def _queue(workflow: Any, name: str) -> tuple[str, str]:
+    url = workflow.sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = workflow.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return url, arn
+
+
+def subscribe_to_results(workflow: Any) -> str:
+    """A queue that receives every event on the results bus, standing in for a downstream system."""
+    url, arn = _queue(workflow, "downstream")
+    bus = workflow.stack.buses[0]
+    workflow.eventbridge.put_rule(
+        Name="all-results",
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": ["scones.image-classification"]}),
+    )
+    workflow.eventbridge.put_targets(Rule="all-results", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    return url
+
+
+def subscribe_queue(workflow: Any) -> str:
+    """A queue subscribed to the notification topic, standing in for the operator's inbox."""
+    url, arn = _queue(workflow, "inbox")
+    topic = workflow.sns.create_topic(Name="NotificationTopic")["TopicArn"]
+    workflow.sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
+    )
+    return url
+
+
+def received(workflow: Any, url: str) -> list[dict[str, Any]]:
+    """Every message waiting in the queue (taken off it), as JSON."""
+    bodies: list[dict[str, Any]] = []
+    while messages := workflow.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies.extend(json.loads(message["Body"]) for message in messages)
+        for message in messages:
+            workflow.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -14,9 +13,7 @@ from harness.batch import BatchSummary, run_batch
 from harness.batch_cli import batch_command
 from harness.samples import bundled_images
 from harness.workflow import LocalWorkflow, load_model
-from tests.helpers import StubModel, png_bytes
-from tests.integration.test_event_driven import subscribe_to_results
-from tests.integration.test_notifications import received, subscribe_queue
+from tests.helpers import StubModel, png_bytes, received, subscribe_queue, subscribe_to_results
 
 pytestmark = pytest.mark.integration
 
@@ -224,15 +221,6 @@ def test_scones_batch_refuses_an_empty_prefix() -> None:
     assert result.exit_code == 2 and "no objects" in result.output
 
 
-def _all_messages(workflow: LocalWorkflow, url: str) -> list[dict[str, Any]]:
-    bodies: list[dict[str, Any]] = []
-    while messages := workflow.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        bodies.extend(json.loads(message["Body"]) for message in messages)
-        for message in messages:
-            workflow.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return bodies
-
-
 def test_batch_images_go_downstream_as_per_image_runs_do(keyed_workflow: LocalWorkflow) -> None:
     # Given a consumer of the results bus, the review queue and an operator on the notification topic
     downstream = subscribe_to_results(keyed_workflow)
@@ -241,7 +229,7 @@ def test_batch_images_go_downstream_as_per_image_runs_do(keyed_workflow: LocalWo
     # When the batch runs (9 confident, 1 unsure, 1 corrupt, 1 not an image)
     batch = run_batch(keyed_workflow, "batch/one/")
     assert batch.status == "SUCCEEDED", batch.execution.message
-    events = _all_messages(keyed_workflow, downstream)
+    events = received(keyed_workflow, downstream)
     # Then each confident image produced an ImageClassified event, the unsure one a review request
     kinds = sorted(e["detail-type"] for e in events)
     assert kinds == ["BatchClassified"] + ["ImageClassified"] * 9 + ["ImageNeedsReview"]
@@ -249,7 +237,7 @@ def test_batch_images_go_downstream_as_per_image_runs_do(keyed_workflow: LocalWo
     assert classified == {f"batch/one/bike-{i}.png" for i in range(6)} | {
         f"batch/one/moto-{i}.png" for i in range(6, 9)
     }
-    (review,) = _all_messages(keyed_workflow, review_queue)
+    (review,) = received(keyed_workflow, review_queue)
     assert review["s3_key"] == "batch/one/unsure.png" and review["label"] == "bicycle"
     # And the batch's own event carries the summary
     (summary_event,) = [e for e in events if e["detail-type"] == "BatchClassified"]

@@ -12,7 +12,7 @@ import pytest
 
 from harness.eventbridge import matches
 from harness.workflow import LocalWorkflow
-from tests.helpers import StubModel
+from tests.helpers import StubModel, received, subscribe_to_results
 
 pytestmark = pytest.mark.integration
 S3_EVENT = json.loads((Path(__file__).resolve().parents[2] / "events" / "s3_object_created.json").read_text())
@@ -63,26 +63,6 @@ def test_upload_under_the_prefix_starts_one_execution(
     assert result.status == "SUCCEEDED", result.message
     assert result.input["s3_key"] == "incoming/new bike.png" and result.input["etag"]
     assert result.input["version_id"]
-
-
-def subscribe_to_results(workflow: LocalWorkflow) -> str:
-    url = workflow.sqs.create_queue(QueueName="downstream")["QueueUrl"]
-    arn = workflow.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    bus = workflow.stack.buses[0]
-    workflow.eventbridge.put_rule(
-        Name="all-results",
-        EventBusName=bus,
-        EventPattern=json.dumps({"source": ["scones.image-classification"]}),
-    )
-    workflow.eventbridge.put_targets(Rule="all-results", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
-    return url
-
-
-def received(workflow: LocalWorkflow, url: str) -> list[dict[str, Any]]:
-    messages = workflow.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-    return [json.loads(m["Body"]) for m in messages]
 
 
 def test_duplicate_delivery_calls_the_endpoint_once_and_publishes_once(

@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from harness.workflow import LocalWorkflow
+from tests.helpers import received, subscribe_queue
 
 pytestmark = pytest.mark.integration
-
-
-def subscribe_queue(workflow: LocalWorkflow) -> str:
-    """A queue subscribed to the notification topic, standing in for the operator's inbox."""
-    url = workflow.sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    arn = workflow.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    topic = workflow.sns.create_topic(Name="NotificationTopic")["TopicArn"]
-    workflow.sns.subscribe(
-        TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
-    )
-    return url
-
-
-def received(workflow: LocalWorkflow, url: str) -> list[dict[str, Any]]:
-    messages = workflow.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-    return [json.loads(message["Body"]) for message in messages]
 
 
 def test_failed_execution_is_announced_with_error_cause_and_image(stub_workflow: LocalWorkflow) -> None:

@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from harness.cleanup_cli import cleanup_command, default_stack_name, samconfig_endpoint_name
 from model.sagemaker_jobs import VARIANT_NAME
+from tests.helpers import fake_aws_environment
 
 REGION = "us-east-1"
 STACK = "scones-test"
@@ -46,15 +47,7 @@ STACK_TEMPLATE = {
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    for name in ("AWS_PROFILE", "AWS_REGION", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    # Without credentials botocore would ask the instance metadata service next (a network call)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    fake_aws_environment(monkeypatch, tmp_path, REGION)
     with mock_aws():
         yield {
             "cf": boto3.client("cloudformation", region_name=REGION),

@@ -36,6 +36,7 @@ from model.sagemaker_jobs import (
     wait_for_endpoint,
 )
 from model.stage_data import BucketNotFoundError
+from tests.helpers import fake_aws_environment
 
 REGION = "us-east-1"
 BUCKET = "scones-test-bucket"
@@ -67,13 +68,7 @@ class Recorder:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    for name in ("AWS_PROFILE", "AWS_REGION", "AWS_SESSION_TOKEN", "SAGEMAKER_ROLE_ARN", "SCONES_BUCKET"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    fake_aws_environment(monkeypatch, tmp_path, REGION, "SAGEMAKER_ROLE_ARN", "SCONES_BUCKET")
     monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)

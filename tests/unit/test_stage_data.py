@@ -30,6 +30,7 @@ from model.stage_data import (
     stage_local,
     upload_staged,
 )
+from tests.helpers import fake_aws_environment
 
 BUCKET = "scones-test-bucket"
 REGION = "us-east-1"
@@ -94,13 +95,7 @@ def cifar(tmp_path: Path) -> dict[str, Any]:
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
     """Fake credentials and region, no AWS config files, moto S3 with one bucket."""
-    for name in ("AWS_PROFILE", "AWS_REGION", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    fake_aws_environment(monkeypatch, tmp_path, REGION)
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
