@@ -66,7 +66,8 @@ def batch_command(source: str, as_json: bool, max_concurrency: int | None, targe
             raise click.ClickException(f"{target.where} has no BatchStateMachineArn output")
         if directory.is_dir():
             prefix = fresh_prefix("batch")
-            upload_directory(workflow, directory, prefix)
+            if upload_directory(workflow, directory, prefix) == 0:
+                raise click.UsageError(f"{source}: the directory holds no files")
         else:
             prefix = source.removeprefix(f"s3://{workflow.bucket}/").removeprefix("s3://")
         if (

@@ -257,3 +257,8 @@ def test_a_batch_without_failures_notifies_nobody(stub_workflow: LocalWorkflow) 
     batch = run_batch(stub_workflow, "fine/")
     assert batch.status == "SUCCEEDED" and batch.count("classified") == 2
     assert received(stub_workflow, inbox) == []
+
+
+def test_scones_batch_refuses_an_empty_directory_by_name(tmp_path: Path) -> None:
+    result = CliRunner().invoke(batch_command, [str(tmp_path)])
+    assert result.exit_code == 2 and "the directory holds no files" in result.output
