@@ -1,0 +1,101 @@
+"""The fine-tuning loop: AdamW with a one-cycle schedule and label smoothing, and batched prediction."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from model.training.data import Augmentation, augment, to_unit_tensor
+from model.training.network import Lite0Classifier
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides the trained weights; cross-validated as a whole (model/README.md)."""
+
+    resolution: int = 128  # the 32×32 input is upsampled to this inside the network
+    epochs: int = 15
+    batch_size: int = 32
+    lr: float = 1e-3  # peak learning rate of the pre-trained body; the new head gets 3×
+    weight_decay: float = 0.02
+    label_smoothing: float = 0.1
+    dropout: float = 0.2
+    mirror: bool = True  # serve the average of the image and its mirror image
+    augmentation: Augmentation = field(default_factory=Augmentation)
+
+
+def seed_everything(seed: int, threads: int) -> tuple[torch.Generator, np.random.Generator]:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    return torch.Generator().manual_seed(seed), np.random.default_rng(seed)
+
+
+Progress = Callable[[int, float, float], None]  # (epoch, mean loss, seconds so far)
+
+
+def fit(
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes: int,
+    recipe: Recipe,
+    *,
+    seed: int,
+    threads: int = 2,
+    progress: Progress | None = None,
+) -> Lite0Classifier:
+    """Fine-tune Lite0 end to end on uint8 NHWC 32×32 images; returns the network in eval mode."""
+    generator, rng = seed_everything(seed, threads)
+    network = Lite0Classifier(classes, recipe.resolution, recipe.dropout)
+    # channels_last: oneDNN's faster convolution layout on CPU.
+    network = network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    head = list(network.head.parameters())
+    body = [p for p in network.parameters() if all(p is not q for q in head)]
+    peaks = [recipe.lr, 3 * recipe.lr]
+    optimiser = torch.optim.AdamW(
+        [{"params": body, "lr": peaks[0]}, {"params": head, "lr": peaks[1]}], weight_decay=recipe.weight_decay
+    )
+    steps = recipe.epochs * math.ceil(len(labels) / recipe.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=peaks, total_steps=steps, pct_start=0.15)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    targets_all = torch.from_numpy(labels)
+    started = time.perf_counter()
+    network.train()
+    for epoch in range(1, recipe.epochs + 1):
+        total = 0.0
+        for batch in torch.randperm(len(labels), generator=generator).split(recipe.batch_size):
+            if len(batch) < 2:
+                continue  # BatchNorm needs two images; happens only with tiny smoke-test sets
+            inputs = augment(images[batch.numpy()], recipe.resolution, recipe.augmentation, generator, rng)
+            inputs = (inputs * 2 - 1).contiguous(memory_format=torch.channels_last)
+            loss = loss_fn(network(inputs), targets_all[batch])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += loss.item() * len(batch)
+        if progress is not None:
+            progress(epoch, total / len(labels), time.perf_counter() - started)
+    return network.eval()
+
+
+@torch.no_grad()
+def predict_logits(network: nn.Module, images: np.ndarray, mirror: bool, chunk: int = 100) -> np.ndarray:
+    """Logits of uint8 NHWC images at the server's input size (averaged with the mirror's if asked)."""
+    network.eval()
+    out = []
+    for start in range(0, len(images), chunk):
+        x = to_unit_tensor(images[start : start + chunk]) * 2 - 1
+        logits = network(x)
+        if mirror:
+            logits = (logits + network(x.flip(3))) / 2
+        out.append(logits)
+    return torch.cat(out).numpy().astype(np.float64) if out else np.zeros((0, 0))

