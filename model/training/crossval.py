@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from model.evaluate import DEFAULT_DATA_DIR
-from model.training.calibration import choose_threshold, decided_at, fit_temperature, softmax, wilson_interval
+from model.metrics import decided_at, wilson_interval
+from model.training.calibration import choose_threshold, fit_temperature, softmax
 from model.training.data import Augmentation, LabelledPixels, load_labelled, stratified_folds
 from model.training.loop import Recipe, fit, predict_logits
 
@@ -110,7 +111,9 @@ def summarise(result: dict[str, Any], max_error: float = 0.01) -> dict[str, Any]
                 per_fold_check.append(
                     {
                         "accuracy": round(float((check_probabilities.argmax(1) == check_labels).mean()), 4),
-                        "at_threshold": decided_at(check_probabilities, check_labels, chosen.threshold).to_dict(),
+                        "at_threshold": decided_at(
+                            check_probabilities, check_labels, chosen.threshold
+                        ).to_dict(),
                     }
                 )
             entry["check"] = per_fold_check
@@ -142,10 +145,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     result["recipe"] = {"name": args.recipe, **asdict(recipe)}
     result["folds"], result["seed"] = args.folds, args.seed
     result["seconds"] = round(time.perf_counter() - started, 1)
-    result["machine"] = {"python": platform.python_version(), "processor": platform.processor() or platform.machine()}
+    result["machine"] = {
+        "python": platform.python_version(),
+        "processor": platform.processor() or platform.machine(),
+    }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result) + "\n", encoding="utf-8")
-    print(json.dumps({"recipe": args.recipe, "seconds": result["seconds"], **result["summary"]}, indent=1)[:4000])
+    print(
+        json.dumps({"recipe": args.recipe, "seconds": result["seconds"], **result["summary"]}, indent=1)[
+            :4000
+        ]
+    )
     return result
 
 

@@ -46,7 +46,9 @@ class Lite0Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (self.resolution, self.resolution):
-            x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
+            x = F.interpolate(
+                x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False
+            )
         features = self.body.extract_features(x).mean((2, 3))
         return self.head(self.dropout(features))
 
@@ -65,7 +67,9 @@ class Served(nn.Module):
         return calibrated_probabilities(self.network, x, self.temperature, self.mirror)
 
 
-def calibrated_probabilities(network: nn.Module, x: torch.Tensor, temperature: float, mirror: bool) -> torch.Tensor:
+def calibrated_probabilities(
+    network: nn.Module, x: torch.Tensor, temperature: float, mirror: bool
+) -> torch.Tensor:
     logits = network(x)
     if mirror:
         logits = (logits + network(x.flip(3))) / 2
