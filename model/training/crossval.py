@@ -25,18 +25,13 @@ import numpy as np
 from model.evaluate import DEFAULT_DATA_DIR
 from model.metrics import decided_at, wilson_interval
 from model.training.calibration import choose_threshold, fit_temperature, softmax
-from model.training.data import Augmentation, LabelledPixels, load_labelled, stratified_folds
+from model.training.data import LabelledPixels, load_labelled, stratified_folds
 from model.training.loop import Recipe, fit, predict_logits
+from model.training.recipes import RECIPES
 
 DEFAULT_FOLDS = 5
 DEFAULT_SEED = 20240611
 DEFAULT_CHECK_DIR = DEFAULT_DATA_DIR.parents[1] / "real-photos-dev"
-
-# Every recipe cross-validated so far, by name (model/README.md has the table of their figures).
-RECIPES: dict[str, Recipe] = {
-    "lite0-96": Recipe(resolution=96, epochs=12, mirror=False),
-    "lite0-128": Recipe(resolution=128, epochs=15, mirror=False),
-}
 
 
 def run(
@@ -161,6 +156,3 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     main()
-
-
-__all__ = ["RECIPES", "Augmentation", "main", "run", "summarise"]

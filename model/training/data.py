@@ -68,6 +68,20 @@ def load_labelled(
     return LabelledPixels(load_pixels(listed), labels, [image.relative_name(root) for image in listed], names)
 
 
+def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices of (train, held out): `fraction` of each class, drawn with its own seeded generator."""
+    rng = np.random.default_rng(seed)
+    train: list[int] = []
+    held_out: list[int] = []
+    for label in sorted(set(labels)):
+        members = [i for i, value in enumerate(labels) if value == label]
+        shuffled = rng.permutation(members).tolist()
+        n_held = round(len(members) * fraction)
+        held_out.extend(shuffled[:n_held])
+        train.extend(shuffled[n_held:])
+    return sorted(train), sorted(held_out)
+
+
 def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
     """Fold number of each image: each class dealt round robin over the folds in a seeded order."""
     rng = np.random.default_rng(seed)

@@ -1,9 +1,11 @@
-"""The trainer: a seeded stratified split, torch-only augmentation, and a 1-epoch smoke run to ONNX."""
+"""The trainer: splits and folds, augmentation, calibration, and smoke runs to a servable ONNX model."""
 
 from __future__ import annotations
 
 import io
+import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +14,30 @@ from PIL import Image
 
 torch = pytest.importorskip("torch", reason="training extras not installed: pip install -e '.[train]'")
 pytest.importorskip("onnx", reason="training extras not installed: pip install -e '.[train]'")
+pytest.importorskip("efficientnet_lite_pytorch", reason="training extras not installed")
+
+import torch.nn.functional as F  # noqa: E402
 
 from model import train as trainer  # noqa: E402  (needs torch, imported after the skip)
 from model.inference import ImageClassifierModel  # noqa: E402
+from model.training import crossval  # noqa: E402
+from model.training.calibration import fit_temperature, softmax  # noqa: E402
+from model.training.data import (  # noqa: E402
+    Augmentation,
+    augment,
+    jpeg_recompress,
+    load_labelled,
+    random_resized_crop,
+    stratified_folds,
+    stratified_split,
+)
+from model.training.loop import Recipe  # noqa: E402
+from model.training.network import Served  # noqa: E402
 
 SHARED_DATA = (
     Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar100-bicycle-motorcycle" / "train"
 )
+TINY = Recipe(resolution=48, epochs=1, batch_size=8)
 
 
 def make_tiny_dataset(root: Path, per_class: int = 20) -> Path:
@@ -40,70 +59,132 @@ def make_tiny_dataset(root: Path, per_class: int = 20) -> Path:
 
 
 def test_stratified_split_holds_out_the_fraction_of_each_class() -> None:
-    labels = [0] * 50 + [1] * 30
-    train, validation = trainer.stratified_split(labels, 0.2, seed=7)
-    assert sorted(train + validation) == list(range(80))
-    assert sum(labels[i] == 0 for i in validation) == 10
-    assert sum(labels[i] == 1 for i in validation) == 6
+    labels = [0] * 40 + [1] * 24
+    train, held_out = stratified_split(labels, 0.25, seed=7)
+    assert sorted(train + held_out) == list(range(64))
+    assert sum(labels[i] == 0 for i in held_out) == 10
+    assert sum(labels[i] == 1 for i in held_out) == 6
 
 
 def test_stratified_split_is_seeded() -> None:
-    labels = [0, 1] * 40
-    assert trainer.stratified_split(labels, 0.25, seed=1) == trainer.stratified_split(labels, 0.25, seed=1)
-    assert trainer.stratified_split(labels, 0.25, seed=1) != trainer.stratified_split(labels, 0.25, seed=2)
+    labels = [0, 1] * 20
+    assert stratified_split(labels, 0.25, seed=1) == stratified_split(labels, 0.25, seed=1)
+    assert stratified_split(labels, 0.25, seed=1) != stratified_split(labels, 0.25, seed=2)
 
 
-def test_augmentation_keeps_the_shape_and_is_seeded() -> None:
-    batch = torch.randn(8, 3, 32, 32)
-    first = trainer.augment(batch, torch.Generator().manual_seed(3))
-    second = trainer.augment(batch, torch.Generator().manual_seed(3))
-    assert first.shape == batch.shape
+def test_folds_are_stratified_and_seeded() -> None:
+    labels = np.array([0] * 50 + [1] * 30)
+    folds = stratified_folds(labels, 5, seed=3)
+    for k in range(5):
+        assert ((folds == k) & (labels == 0)).sum() == 10
+        assert ((folds == k) & (labels == 1)).sum() == 6
+    assert np.array_equal(folds, stratified_folds(labels, 5, seed=3))
+    assert not np.array_equal(folds, stratified_folds(labels, 5, seed=4))
+
+
+def _images(n: int = 6) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+
+
+def test_augmentation_resizes_keeps_the_range_and_is_seeded() -> None:
+    def run(seed: int) -> torch.Tensor:
+        return augment(
+            _images(), 64, Augmentation(), torch.Generator().manual_seed(seed), np.random.default_rng(seed)
+        )
+
+    first, second = run(1), run(1)
+    assert first.shape == (6, 3, 64, 64)
+    assert float(first.min()) >= 0.0 and float(first.max()) <= 1.0
     assert torch.equal(first, second)
+    assert not torch.equal(first, run(2))
 
 
-def test_random_crop_without_padding_room_is_the_identity() -> None:
-    batch = torch.randn(4, 3, 32, 32)
-    assert torch.equal(trainer.random_crop(batch, 0, torch.Generator().manual_seed(0)), batch)
+def test_a_crop_of_the_whole_image_is_a_bilinear_upsampling_or_its_mirror() -> None:
+    batch = torch.from_numpy(_images(8)).permute(0, 3, 1, 2).float() / 255
+    whole = Augmentation(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0))
+    out = random_resized_crop(batch, 64, whole, torch.Generator().manual_seed(0))
+    upsampled = F.interpolate(batch, size=(64, 64), mode="bilinear", align_corners=False)
+    for image, plain in zip(out, upsampled, strict=True):
+        assert torch.allclose(image, plain, atol=1e-5) or torch.allclose(image, plain.flip(2), atol=1e-5)
+
+
+def test_jpeg_recompression_changes_the_images_it_picks_and_only_those() -> None:
+    images = _images()
+    never = jpeg_recompress(images, Augmentation(jpeg_probability=0.0), np.random.default_rng(0))
+    always = jpeg_recompress(images, Augmentation(jpeg_probability=1.0), np.random.default_rng(0))
+    assert np.array_equal(never, images)
+    assert all(not np.array_equal(a, b) for a, b in zip(always, images, strict=True))
+
+
+def test_temperature_scaling_recovers_the_temperature_that_made_the_labels() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=4.0, size=(20000, 2))
+    labels = np.array([rng.choice(2, p=p) for p in softmax(logits, 2.5)])
+    assert fit_temperature(logits, labels) == pytest.approx(2.5, rel=0.05)
+
+
+def test_the_served_graph_is_the_tempered_softmax_of_the_mean_of_image_and_mirror() -> None:
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2)).eval()
+    x = torch.randn(5, 3, 4, 4)
+    expected = torch.softmax((network(x) + network(x.flip(3))) / 2 / 0.7, dim=1)
+    assert torch.allclose(Served(network, 0.7, mirror=True)(x), expected, atol=1e-6)
+    assert torch.allclose(Served(network, 1.0, mirror=False)(x), torch.softmax(network(x), 1), atol=1e-6)
 
 
 def test_sagemaker_environment_sets_the_default_directories(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SM_CHANNEL_TRAIN", str(tmp_path / "train"))
     monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "model"))
-    config = trainer.parse_args(["--epochs", "3", "--lr", "0.1"])
+    config = trainer.parse_args(["--epochs", "3", "--lr", "0.01"])
     assert config.data_dir == tmp_path / "train"
     assert config.model_dir == tmp_path / "model"
-    assert (config.epochs, config.lr) == (3, 0.1)
+    assert (config.recipe.epochs, config.recipe.lr) == (3, 0.01)
 
 
-def test_one_epoch_smoke_run_exports_a_servable_model(tmp_path: Path) -> None:
-    # Given 40 images, 20 per class
+@pytest.mark.parametrize("flag", [["--epochs", "0"], ["--lr", "2"], ["--val-fraction", "1"]])
+def test_bad_settings_are_refused(flag: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        trainer.parse_args(flag)
+
+
+def test_cross_validation_predicts_every_image_once_out_of_fold(tmp_path: Path) -> None:
+    data = load_labelled(make_tiny_dataset(tmp_path / "data", per_class=6))
+    result = crossval.run(data, TINY, folds=3, seed=0, threads=1, log=lambda _: None)
+    assert sorted(result["fold_of"]) == sorted([0, 1, 2] * 4)
+    assert all(len(row) == 2 for row in result["oof_logits"]["plain"])
+    assert not any(row == [0.0, 0.0] for row in result["oof_logits"]["plain"])
+    summary = crossval.summarise(result)
+    assert set(summary) == {"plain", "mirror"}
+    assert summary["plain"]["temperature"] > 0
+    assert [row["fold"] for row in result["per_fold"]] == [0, 1, 2]
+
+
+def test_one_epoch_smoke_run_exports_a_calibrated_servable_model(tmp_path: Path) -> None:
+    # Given 40 images and a cross-validation result for the recipe with a temperature of 0.5
     data_dir = make_tiny_dataset(tmp_path / "data")
     model_dir = tmp_path / "model"
-    # When trained for one epoch
+    calibration = tmp_path / "cv.json"
+    summary = {"temperature": 0.5, "threshold": {"threshold": 0.9}}
+    calibration.write_text(
+        json.dumps({"recipe": {"name": "lite0-96"}, "folds": 5, "summary": {"plain": summary}})
+    )
+    # When trained for one epoch with 8 images held out
     metadata = trainer.main(
         [
-            "--data-dir",
-            str(data_dir),
-            "--model-dir",
-            str(model_dir),
-            "--epochs",
-            "1",
-            "--batch-size",
-            "16",
-            "--threads",
-            "1",
-            "--cascade-threshold",
-            "0",  # the cascade has its own tests (test_teacher.py)
-            "--no-progress",
+            *("--data-dir", str(data_dir), "--model-dir", str(model_dir), "--recipe", "lite0-96"),
+            *("--epochs", "1", "--batch-size", "16", "--threads", "1", "--resolution", "48"),
+            *("--val-fraction", "0.2", "--calibration", str(calibration), "--no-progress"),
         ]
     )
-    # Then the artifacts exist, the metadata records the split, and the ONNX model serves probabilities
+    # Then the artifacts exist, the metadata records the split and the calibration, and it serves
     assert (model_dir / "classifier.onnx").is_file()
     assert metadata["class_names"] == ["bicycle", "motorcycle"]
     assert metadata["validation"]["n"] == 8
     assert 0.0 <= metadata["validation"]["accuracy"] <= 1.0
+    assert metadata["calibration"]["temperature"] == 0.5 and metadata["calibration"]["threshold"] == 0.9
+    assert metadata["export"]["parity_max_difference"] < 1e-4
     assert len(metadata["training"]["data_digest"]) == 64
     assert set(metadata["versions"]) >= {"torch", "onnx", "numpy", "python"}
     served = ImageClassifierModel.load(model_dir)
@@ -116,54 +197,12 @@ def test_one_epoch_smoke_run_exports_a_servable_model(tmp_path: Path) -> None:
     assert len(batch) == 5
 
 
-def test_mixup_blends_the_images_with_the_given_weight() -> None:
-    batch = torch.randn(6, 3, 32, 32)
-    mixed, partner, weight = trainer.mix_batch(batch, "mixup", 0.7, torch.Generator().manual_seed(0))
-    assert weight == 0.7
-    assert sorted(partner.tolist()) == list(range(6))
-    assert torch.allclose(mixed, 0.7 * batch + 0.3 * batch[partner])
-
-
-def test_cutmix_weight_is_the_share_of_pixels_kept() -> None:
-    batch = torch.randn(6, 3, 32, 32)
-    mixed, partner, weight = trainer.mix_batch(batch, "cutmix", 0.5, torch.Generator().manual_seed(1))
-    kept = (mixed == batch).all(dim=1).float().mean(dim=(1, 2))  # per image, the unpasted share
-    pasted = (mixed == batch[partner]).all(dim=1)
-    assert 0.0 < weight < 1.0
-    # Images paired with themselves are unchanged; the others keep exactly `weight` of their pixels.
-    moved = partner != torch.arange(6)
-    assert torch.allclose(kept[moved], torch.full_like(kept[moved], weight))
-    assert (pasted | (mixed == batch).all(dim=1)).all()  # every pixel is its own or the partner's
-    with pytest.raises(ValueError):
-        trainer.mix_batch(batch, "blend", 0.5, torch.Generator())
-
-
-def test_weight_average_moves_towards_the_network_by_one_minus_decay() -> None:
-    network = trainer.build_network(4, 2)
-    average = trainer.WeightAverage(network, decay=0.75)
-    before = [p.clone() for p in average.network.parameters()]
-    with torch.no_grad():
-        for parameter in network.parameters():
-            parameter.add_(1.0)
-    average.update(network)
-    for old, new in zip(before, average.network.parameters(), strict=True):
-        assert torch.allclose(new, old + 0.25)
-    assert not any(p.requires_grad for p in average.network.parameters())
-
-
-def test_ensemble_averages_the_members_logits() -> None:
-    members = [trainer.build_network(4, 2).eval() for _ in range(2)]
-    x = torch.randn(3, 3, 32, 32)
-    with torch.no_grad():
-        expected = (members[0](x) + members[1](x)) / 2
-        assert torch.allclose(trainer.Ensemble(members).eval()(x), expected, atol=1e-6)
-
-
-def test_recipe_flags_are_parsed_and_checked() -> None:
-    config = trainer.parse_args(
-        ["--mix", "cutmix", "--mix-alpha", "0.5", "--ema-decay", "0", "--ensemble", "1"]
+def test_a_calibration_file_of_another_recipe_is_refused_before_training(tmp_path: Path) -> None:
+    calibration = tmp_path / "cv.json"
+    calibration.write_text(json.dumps({"recipe": {"name": "lite0-96"}, "folds": 5, "summary": {}}))
+    config = replace(
+        trainer.parse_args(["--recipe", "lite0-128", "--calibration", str(calibration)]),
+        data_dir=tmp_path / "nowhere",
     )
-    assert (config.mix, config.mix_alpha, config.ema_decay, config.ensemble) == ("cutmix", 0.5, 0.0, 1)
-    for bad in (["--ema-decay", "1"], ["--ensemble", "0"], ["--mix-alpha", "0"], ["--mix", "blend"]):
-        with pytest.raises(SystemExit):
-            trainer.parse_args(bad)
+    with pytest.raises(ValueError, match="not lite0-128"):
+        trainer.train(config)
