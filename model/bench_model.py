@@ -1,8 +1,12 @@
-"""Benchmark of the served model on one core: latency per image, throughput, artifact size.
+"""Benchmark of the served model on one core: latency per image including decode, throughput, size,
+and the model's cross-validated figures as recorded in its metadata.
 
     python -m model.bench_model [--model-dir DIR] [--iterations 2000]
 
-Not a test: it prints figures for the README. Pins itself to one CPU where the OS allows it.
+Not a test: it prints figures for the README. Pins itself to one CPU where the OS allows it. Latency
+is timed over real images in turn: CIFAR-100 thumbnails, and the real-photo development set as the
+workflow delivers it to the endpoint (serialize's bytes: the original when it fits a state, else a
+JPEG of at most 1024 px) and as uploaded (the original file, up to 2048 px).
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from model.evaluate import DEFAULT_DATA_DIR
-from model.inference import DEFAULT_MODEL_DIR, METADATA_FILE, MODEL_FILE, ImageClassifierModel
+from model.inference import DEFAULT_MODEL_DIR, METADATA_FILE, SNIFF_CONTENT_TYPE, ImageClassifierModel
+
+REAL_PHOTOS_DIR = DEFAULT_DATA_DIR.parents[1] / "real-photos-dev"
 
 
 def machine_description() -> str:
@@ -54,17 +61,35 @@ def sample_png() -> bytes:
     return buffer.getvalue()
 
 
-def held_out_images(model: ImageClassifierModel) -> list[bytes]:
-    """The validation split recorded in the metadata, when the training data is here."""
-    names = model.metadata.get("validation", {}).get("files", [])
-    paths = [DEFAULT_DATA_DIR / name for name in names]
-    return [path.read_bytes() for path in paths if path.is_file()]
+def cifar_images(limit: int = 200) -> list[bytes]:
+    """Every fifth CIFAR image (both classes), when the shared data is here."""
+    return [path.read_bytes() for path in sorted(DEFAULT_DATA_DIR.glob("*/*.png"))[::5][:limit]]
 
 
-def decode(model: ImageClassifierModel, body: bytes) -> np.ndarray:
-    from model.inference import decode_to_array
+def real_photos() -> list[bytes]:
+    """The real-photo development set as uploaded, when it is here."""
+    return [path.read_bytes() for path in sorted(REAL_PHOTOS_DIR.glob("*/*")) if path.is_file()]
 
-    return decode_to_array(body, "image/png", model.input_size)[np.newaxis]
+
+def as_delivered(uploads: list[bytes]) -> list[bytes]:
+    """What serialize_image_data hands the endpoint for each upload (the workflow's own code)."""
+    import base64
+
+    from scones_common.adapters import StoredImage
+    from scones_common.logic.serialize import serialize_image
+    from scones_common.models import ImageRef
+    from scones_common.settings import SerializeSettings
+
+    class Uploaded:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def fetch(self, bucket: str, key: str, max_bytes: int) -> StoredImage:
+            return StoredImage(bucket, key, self.data)
+
+    settings = SerializeSettings(idempotency_table_name="unused")
+    ref = ImageRef(s3_bucket="bench", s3_key="photo.jpg")
+    return [base64.b64decode(serialize_image(ref, Uploaded(data), settings).image_data) for data in uploads]
 
 
 def cycle_calls(call: Callable[[bytes], object], bodies: list[bytes]) -> Callable[[], object]:
@@ -78,7 +103,7 @@ def cycle_calls(call: Callable[[bytes], object], bodies: list[bytes]) -> Callabl
     return next_call
 
 
-def time_calls(call: Callable[[], object], iterations: int, warmup: int = 100) -> list[float]:
+def time_calls(call: Callable[[], object], iterations: int, warmup: int = 50) -> list[float]:
     for _ in range(warmup):
         call()
     durations = []
@@ -95,9 +120,56 @@ def percentile_ms(durations: list[float], q: float) -> float:
 
 def report_latency(label: str, durations: list[float]) -> None:
     print(
-        f"{label:<42} p50 {percentile_ms(durations, 50):6.3f} ms  "
-        f"p95 {percentile_ms(durations, 95):6.3f} ms  {1.0 / statistics.fmean(durations):8.0f} images/s"
+        f"{label:<52} p50 {percentile_ms(durations, 50):6.2f} ms  "
+        f"p95 {percentile_ms(durations, 95):6.2f} ms  {1.0 / statistics.fmean(durations):6.0f} images/s"
     )
+
+
+def latency_sets(iterations: int) -> list[tuple[str, list[bytes], int]]:
+    """(label, bodies, calls) for each set of images here; each body is timed in turn."""
+    sets: list[tuple[str, list[bytes], int]] = []
+    cifar = cifar_images()
+    if cifar:
+        sets.append((f"predict() incl. decode, {len(cifar)} CIFAR PNGs", cifar, iterations))
+    photos = real_photos()
+    if photos:
+        delivered = as_delivered(photos)
+        sets.append(
+            (f"predict() incl. decode, {len(photos)} photos as delivered", delivered, 2 * len(photos))
+        )
+        sets.append((f"predict() incl. decode, {len(photos)} photos as uploaded", photos, 2 * len(photos)))
+    if not sets:
+        sets.append(("predict() incl. decode, 1 synthetic PNG", [sample_png()], iterations))
+    return sets
+
+
+def model_figures(metadata: dict[str, Any]) -> list[str]:
+    """The recorded figures: cross-validation, calibration, training time (not re-measured here)."""
+    calibration = metadata.get("calibration", {})
+    oof = calibration.get("out_of_fold", {})
+    training = metadata.get("training", {})
+    lines = [
+        f"recipe: {training.get('recipe_name')}; {metadata.get('architecture', '')}",
+        f"training: {training.get('seconds')} s on {training.get('threads')} threads, "
+        f"{training.get('n_train')} images",
+    ]
+    if oof:
+        threshold = oof.get("threshold", {})
+        low, high = oof.get("oof_accuracy_95", [None, None])
+        lines += [
+            f"cross-validation ({calibration.get('source')}): accuracy {oof.get('oof_accuracy')} "
+            f"(95 % {low}–{high}), per fold {oof.get('fold_accuracy_mean')} ± {oof.get('fold_accuracy_std')}",
+            f"calibration: temperature {calibration.get('temperature')}; "
+            f"threshold {calibration.get('threshold')} decides {threshold.get('share_decided', 0):.1%} "
+            f"out of fold with {threshold.get('errors_among_decided')} errors among "
+            f"{threshold.get('decided')} ({threshold.get('error_rate_among_decided', 0):.2%}, "
+            f"95 % upper {threshold.get('error_rate_upper_95', 0):.2%})",
+        ]
+        if "check_accuracy_mean" in oof:
+            lines.append(
+                f"real-photo development set (fold models, mean): accuracy {oof['check_accuracy_mean']}"
+            )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,56 +177,35 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
-    parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--iterations", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=64, help="batch size for the throughput figure")
     args = parser.parse_args(argv)
 
-    print(f"machine: {machine_description()}; {pin_to_one_core()}")
+    print(f"machine: {machine_description()}; {pin_to_one_core()}; 1 onnxruntime thread")
     model = ImageClassifierModel.load(args.model_dir, intra_op_threads=1)
-    body = sample_png()
-    tensor = model.to_input(np.zeros((1, *model.input_size[::-1], 3), dtype=np.uint8))
-    batch_tensor = np.repeat(tensor, args.batch, axis=0)
-
-    report_latency(
-        "predict() incl. PNG decode, 1 image",
-        time_calls(lambda: model.predict(body, "image/png"), args.iterations),
-    )
-    # With a cascade the cost depends on the image (unsure ones also run the teacher): time each
-    # held-out image in turn, so p50 and p95 are over the real mix.
-    bodies = held_out_images(model)
-    if bodies:
-        routed = sum(bool(model.routed(model.to_input(decode(model, b)))[0]) for b in bodies)
-        durations = time_calls(
-            cycle_calls(lambda b: model.predict(b, "image/png"), bodies), max(args.iterations, len(bodies))
+    for label, bodies, calls in latency_sets(args.iterations):
+        report_latency(
+            label, time_calls(cycle_calls(lambda b: model.predict(b, SNIFF_CONTENT_TYPE), bodies), calls)
         )
-        report_latency(f"predict() over the {len(bodies)} held-out images", durations)
-        share = f"{routed} of {len(bodies)} ({routed / len(bodies):.0%})"
-        print(f"{'':<42} {share} answered by the cascade's teacher")
+    tensor = model.to_input(np.zeros((1, *model.input_size[::-1], 3), dtype=np.uint8))
     report_latency("bare onnxruntime run, 1 image", time_calls(lambda: model.run(tensor), args.iterations))
+    batch_tensor = np.repeat(tensor, args.batch, axis=0)
     batch_durations = time_calls(
-        lambda: model.run(batch_tensor), max(50, args.iterations // args.batch), warmup=10
+        lambda: model.run(batch_tensor), max(20, args.iterations // args.batch), warmup=5
     )
-    per_image = [d / args.batch for d in batch_durations]
-    report_latency(f"bare onnxruntime run, batch {args.batch} (per image)", per_image)
+    report_latency(
+        f"bare onnxruntime run, batch {args.batch} (per image)", [d / args.batch for d in batch_durations]
+    )
 
-    metadata = model.metadata
-    validation, training = metadata.get("validation", {}), metadata.get("training", {})
-    files = [
-        MODEL_FILE,
-        METADATA_FILE,
-        *([metadata["cascade"]["teacher_file"]] if "cascade" in metadata else []),
-    ]
+    files = [model.metadata.get("model_file", "classifier.onnx"), METADATA_FILE]
     sizes = {name: (args.model_dir / name).stat().st_size for name in files}
     print(
         "artifact: "
         + ", ".join(f"{name} {size:,} bytes" for name, size in sizes.items())
         + f"; {sum(sizes.values()) / 2**20:.2f} MiB in all"
     )
-    print(
-        f"training: {training.get('seconds')} s on {training.get('threads')} threads, "
-        f"{training.get('epochs')} epochs; "
-        f"validation accuracy {validation.get('accuracy')} on n={validation.get('n')}"
-    )
+    for line in model_figures(model.metadata):
+        print(line)
 
 
 if __name__ == "__main__":

