@@ -316,18 +316,18 @@ def render_report(report: EvaluationReport, console: Console, title: str = "Eval
 
 
 def threshold_line(decided: Decided, source: str | None) -> str:
-    """One sentence: how many the threshold decides, and how often those are wrong (95 % CI)."""
-    low, high = wilson_interval(decided.errors, decided.decided)
+    """Two lines: how many the threshold decides, and how often those are wrong (95 % CI)."""
     where = f" ({source})" if source else ""
-    line = (
+    first = (
         f"At threshold [bold]{decided.threshold:.4g}[/bold]{where}: {decided.decided}/{decided.n} decided "
-        f"([bold]{decided.share:.1%}[/bold]), the rest go to review; "
+        f"([bold]{decided.share:.1%}[/bold]), {decided.n - decided.decided} to review"
     )
     if not decided.decided:
-        return line + "no error rate among the decided (none decided)"
-    return line + (
-        f"{decided.errors} wrong among the decided, error rate [bold]{decided.error_rate:.2%}[/bold] "
-        f"(95 % CI {low:.2%}–{high:.2%})"
+        return first + "\n  error rate among the decided: none decided"
+    low, high = wilson_interval(decided.errors, decided.decided)
+    return first + (
+        f"\n  error rate among the decided: {decided.errors}/{decided.decided} = "
+        f"[bold]{decided.error_rate:.2%}[/bold] (95 % CI {low:.2%}–{high:.2%})"
     )
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from rich.console import Console
 
 from harness.template import PROJECT_ROOT, load_template
 from model.cli import evaluate, model_commands, train
@@ -34,6 +35,7 @@ from model.evaluate import (
     evaluate_directory,
     evaluate_validation_split,
     list_labelled_images,
+    render_report,
     write_confusion_png,
     write_reliability_png,
 )
@@ -211,6 +213,19 @@ def test_decided_share_and_errors_at_the_workflow_default(answers_dir: Path) -> 
     assert figures["error_rate_95"] == [round(bound, 4) for bound in wilson_interval(1, 6)]
     assert figures["error_rate_95"] == [0.0301, 0.5635]
     assert figures["source"] == THRESHOLD_WORKFLOW_DEFAULT
+
+
+def test_the_threshold_figures_are_rendered(answers_dir: Path) -> None:
+    # Given the ten answers at the workflow's default threshold / When rendered for the terminal
+    report = evaluate_directory(answers_dir, FakeModel())
+    console = Console(width=200, record=True)
+    render_report(report, console)
+    text = console.export_text()
+    # Then the figures of the report, as numbers a reader can check
+    assert "accuracy 0.7000 (7/10), 95 % CI 0.3968–0.8922" in text
+    assert "At threshold 0.93 (workflow default): 6/10 decided (60.0%), 4 to review" in text
+    assert "error rate among the decided: 1/6 = 16.67% (95 % CI 3.01%–56.35%)" in text
+    assert "expected calibration error (ECE)" in text
 
 
 def test_a_given_threshold_changes_what_is_decided(answers_dir: Path) -> None:
@@ -523,6 +538,7 @@ def test_evaluate_prints_tables(labelled_dir: Path) -> None:
     assert "95 % CI" in result.stdout
     assert "At threshold 0.93 (workflow default)" in result.stdout
     assert "/6 decided" in result.stdout
+    assert "error rate among the decided" in result.stdout
     assert "expected calibration error (ECE)" in result.stdout
 
 
