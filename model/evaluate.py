@@ -397,7 +397,7 @@ class ReliabilityLayout:
     low: float
     plot: int = 400  # the plot's side, in pixels
     margin_left: int = 60
-    margin_top: int = 60
+    margin_top: int = 76
     margin_right: int = 30
     margin_bottom: int = 50
 
@@ -457,13 +457,13 @@ def write_reliability_png(report: EvaluationReport, path: Path) -> Path:
     draw.line((layout.x(edges[0]), layout.y(edges[0]), right, layout.y(1.0)), fill=DIAGONAL_COLOUR, width=2)
     draw.rectangle(layout.plot_box, outline="black")
     draw.text(
-        (layout.size[0] / 2, 14),
+        (layout.size[0] / 2, 10),
         f"Reliability: ECE {figures.ece:.4f}  (n={figures.n}, {len(figures.bins)} bins)",
         fill="black",
         anchor="mt",
     )
     draw.text(
-        (layout.size[0] / 2, 32),
+        (layout.size[0] / 2, 28),
         "bars: accuracy per bin (count above); red: gap to mean confidence; line: perfect calibration",
         fill="black",
         anchor="mt",
