@@ -150,15 +150,19 @@ def names_digest(names: Sequence[str]) -> str:
 
 def default_threshold(metadata: Mapping[str, Any]) -> tuple[float, str]:
     """The model's calibrated threshold (metadata "calibration": {"threshold": t}) if it has one, else
-    the workflow's default confidence threshold; with where it came from."""
+    the workflow's default confidence threshold; with where it came from.
+
+    An uncalibrated model has no "calibration", none with a "threshold", or "threshold": null (what
+    training writes when there were no cross-validation figures to fix one on).
+    """
     calibration = metadata.get("calibration")
     if calibration is None:
         return DEFAULT_CONFIDENCE_THRESHOLD, THRESHOLD_WORKFLOW_DEFAULT
     if not isinstance(calibration, Mapping):
         raise EvaluationInputError(f'"calibration" in metadata.json must be an object, not {calibration!r}')
-    if "threshold" not in calibration:
+    value = calibration.get("threshold")
+    if value is None:
         return DEFAULT_CONFIDENCE_THRESHOLD, THRESHOLD_WORKFLOW_DEFAULT
-    value = calibration["threshold"]
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
         raise EvaluationInputError(
             f'"calibration.threshold" in metadata.json must be a number in [0, 1], not {value!r}'

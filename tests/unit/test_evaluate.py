@@ -265,6 +265,11 @@ def test_the_default_threshold_is_the_workflows() -> None:
     [
         ({}, (DEFAULT_CONFIDENCE_THRESHOLD, THRESHOLD_WORKFLOW_DEFAULT)),
         ({"calibration": {"temperature": 1.2}}, (DEFAULT_CONFIDENCE_THRESHOLD, THRESHOLD_WORKFLOW_DEFAULT)),
+        # what training writes for a model without cross-validation figures
+        (
+            {"calibration": {"temperature": 1.0, "threshold": None}},
+            (DEFAULT_CONFIDENCE_THRESHOLD, THRESHOLD_WORKFLOW_DEFAULT),
+        ),
         ({"calibration": {"threshold": 0.955}}, (0.955, THRESHOLD_CALIBRATED)),
         ({"calibration": {"threshold": 1}}, (1.0, THRESHOLD_CALIBRATED)),
     ],
@@ -470,7 +475,16 @@ def test_every_format_the_workflow_accepts_is_evaluated(tmp_path: Path, model: I
 
 
 def test_metadata_without_a_validation_split_is_an_input_error(tmp_path: Path) -> None:
-    for metadata in ({}, {"validation": None}, {"validation": {"accuracy": 0.9}}, {"validation": [1]}):
+    nothing_held_out: dict[str, Any] = {
+        "validation": {"accuracy": None, "n": 0, "fraction": 0.0, "files": []}
+    }
+    for metadata in (
+        {},
+        {"validation": None},
+        {"validation": {"accuracy": 0.9}},
+        {"validation": [1]},
+        nothing_held_out,
+    ):
         with pytest.raises(EvaluationInputError, match="records no validation split"):
             evaluate_validation_split(FakeModel(metadata=metadata), tmp_path)
 
