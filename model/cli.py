@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -17,8 +18,10 @@ from model.evaluate import (
     evaluate_validation_split,
     render_report,
     write_confusion_png,
+    write_reliability_png,
 )
 from model.inference import DEFAULT_MODEL_DIR, ImageClassifierModel, ModelArtifactError
+from scones_common.constants import DEFAULT_CONFIDENCE_THRESHOLD
 
 
 class CommandError(click.ClickException):
@@ -33,9 +36,29 @@ _PATH = click.Path(path_type=Path)
 @click.command("evaluate")
 @click.argument("directory", required=False, type=_PATH)
 @click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON object: accuracy, n, per_class, confusion."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object: accuracy, accuracy_95, correct, n, per_class, confusion, at_threshold, "
+    "calibration.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Confidence threshold for the share decided and the error rate among them [default: the "
+    "model's calibration.threshold in metadata.json if it has one, else the workflow's default "
+    f"ConfidenceThreshold, {DEFAULT_CONFIDENCE_THRESHOLD}].",
 )
 @click.option("--confusion-png", type=_PATH, help="Also draw the confusion matrix to this PNG file.")
+@click.option(
+    "--reliability-png", type=_PATH, help="Also draw the reliability diagram (calibration) to this PNG file."
+)
+@click.option(
+    "--plots-dir",
+    type=_PATH,
+    help="Draw both figures into this directory as confusion.png and reliability.png.",
+)
 @click.option(
     "--model-dir", type=_PATH, default=None, help=f"Model artifacts [default: {DEFAULT_MODEL_DIR}]."
 )
@@ -48,27 +71,41 @@ _PATH = click.Path(path_type=Path)
 def evaluate(
     directory: Path | None,
     as_json: bool,
+    threshold: float | None,
     confusion_png: Path | None,
+    reliability_png: Path | None,
+    plots_dir: Path | None,
     model_dir: Path | None,
     validation_split: bool,
 ) -> None:
-    """Evaluate the classifier on DIRECTORY/<class name>/<images>."""
+    """Evaluate the classifier on DIRECTORY/<class name>/<images> (any image format the workflow takes):
+    accuracy with its 95 % interval, per-class precision and recall, the confusion matrix, the share
+    decided at the threshold and the error rate among them, and calibration (ECE, reliability bins)."""
     if directory is None and not validation_split:
         raise click.UsageError("give a DIRECTORY of class folders, or --validation-split")
+    figures: list[tuple[str, Callable[[EvaluationReport, Path], Path], Path]] = []
+    if confusion_png is not None:
+        figures.append(("confusion matrix", write_confusion_png, confusion_png))
+    if reliability_png is not None:
+        figures.append(("reliability diagram", write_reliability_png, reliability_png))
+    if plots_dir is not None:
+        figures.append(("confusion matrix", write_confusion_png, plots_dir / "confusion.png"))
+        figures.append(("reliability diagram", write_reliability_png, plots_dir / "reliability.png"))
     try:
         model = ImageClassifierModel.load(model_dir)
         if validation_split:
-            report = evaluate_validation_split(model, directory or DEFAULT_DATA_DIR)
+            report = evaluate_validation_split(model, directory or DEFAULT_DATA_DIR, threshold)
         else:
             assert directory is not None
-            report = evaluate_directory(directory, model)
-        if confusion_png is not None:
-            write_confusion_png(report, confusion_png)
+            report = evaluate_directory(directory, model, threshold)
+        for _, write, path in figures:
+            write(report, path)
     except (EvaluationInputError, ModelArtifactError, OSError) as exc:
         raise CommandError(str(exc)) from exc
     _print_report(report, as_json, "validation split" if validation_split else str(directory))
-    if confusion_png is not None and not as_json:
-        click.echo(f"confusion matrix written to {confusion_png}")
+    if not as_json:
+        for name, _, path in figures:
+            click.echo(f"{name} written to {path}")
 
 
 def _print_report(report: EvaluationReport, as_json: bool, title: str) -> None:

@@ -8,6 +8,8 @@ from typing import Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from scones_common.constants import DEFAULT_CONFIDENCE_THRESHOLD
+
 
 class EnvironmentSettings(BaseModel):
     """Fields read from environment variables of the same name in any case, as pydantic-settings reads them.
@@ -56,7 +58,7 @@ class ClassifySettings(EnvironmentSettings):
 
 
 class FilterSettings(EnvironmentSettings):
-    confidence_threshold: float = Field(default=0.93, ge=0.0, le=1.0)
+    confidence_threshold: float = Field(default=DEFAULT_CONFIDENCE_THRESHOLD, ge=0.0, le=1.0)
 
 
 class SettingsError(RuntimeError):
