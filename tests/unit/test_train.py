@@ -17,6 +17,7 @@ pytest.importorskip("onnx", reason="training extras not installed: pip install -
 pytest.importorskip("efficientnet_lite_pytorch", reason="training extras not installed")
 
 import torch.nn.functional as F  # noqa: E402
+from torch import Tensor  # noqa: E402
 
 from model import train as trainer  # noqa: E402  (needs torch, imported after the skip)
 from model.inference import ImageClassifierModel  # noqa: E402
@@ -87,7 +88,7 @@ def _images(n: int = 6) -> np.ndarray:
 
 
 def test_augmentation_resizes_keeps_the_range_and_is_seeded() -> None:
-    def run(seed: int) -> torch.Tensor:
+    def run(seed: int) -> Tensor:
         return augment(
             _images(), 64, Augmentation(), torch.Generator().manual_seed(seed), np.random.default_rng(seed)
         )
