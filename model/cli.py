@@ -122,15 +122,23 @@ def _print_report(report: EvaluationReport, as_json: bool, title: str) -> None:
 @click.option(
     "--output-dir", type=_PATH, default=None, help=f"Where to write the model [default: {DEFAULT_MODEL_DIR}]."
 )
-@click.option("--epochs", type=int, default=None)
+@click.option(
+    "--recipe",
+    default=None,
+    help="A recipe of model/training/recipes.py [default: the shipped model's]; see model/README.md.",
+)
+@click.option("--epochs", type=int, default=None, help="Override the recipe's.")
 @click.option("--lr", type=float, default=None, help="Peak learning rate of the one-cycle schedule.")
 @click.option("--batch-size", type=int, default=None)
+@click.option("--resolution", type=int, default=None, help="Override the recipe's upsampled input side.")
 @click.option("--seed", type=int, default=None)
-@click.option("--val-fraction", type=float, default=None, help="Held-out fraction of each class.")
+@click.option(
+    "--val-fraction", type=float, default=None, help="Held-out fraction of each class [default: 0, none]."
+)
 @click.option("--threads", type=int, default=None, help="torch CPU threads.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def train(no_progress: bool, **options: object) -> None:
-    """Train the CNN on a CPU and write classifier.onnx and metadata.json (needs the [train] extras)."""
+    """Fine-tune the model on a CPU and write classifier.onnx and metadata.json (needs the [train] extra)."""
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("onnx") is None:
         raise CommandError("training needs PyTorch and ONNX: pip install -e '.[train]'")
     from model import train as trainer

@@ -16,6 +16,7 @@ CROSSVAL_DIR = Path(__file__).resolve().parents[1] / "crossval"
 RECIPES: dict[str, Recipe] = {
     "lite0-96": Recipe(resolution=96, epochs=12, mirror=False),
     "lite0-128": Recipe(resolution=128, epochs=15, mirror=False),
+    "lite0-160": Recipe(resolution=160, epochs=15, mirror=False),
 }
 DEFAULT_RECIPE = "lite0-128"
 
