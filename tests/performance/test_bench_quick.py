@@ -19,7 +19,7 @@ ROWS = (
     "batch throughput, 20 images",
     "batch throughput, Distributed Map, 20 images, MaxConcurrency 10",
     "batch throughput, Distributed Map, 20 images, MaxConcurrency 1",
-    "model inference, 1 image",
+    "model inference, predict() incl. decode",
     "model artifact",
     *(f"package: {name}" for name in FUNCTIONS),
     "package: layer",
