@@ -116,13 +116,8 @@ class ImageClassifierModel:
         session: ort.InferenceSession,
         metadata: dict[str, Any],
         model_dir: Path,
-        teacher: ort.InferenceSession | None = None,
     ) -> None:
         self.session = session
-        # A cascade (metadata "cascade"): the small network answers, and the images it is unsure of
-        # (top probability below the threshold) are answered by a larger pre-trained one instead.
-        self.teacher = teacher
-        self.cascade_threshold = float(metadata.get("cascade", {}).get("threshold", 0.0)) if teacher else 0.0
         self.metadata = metadata
         self.model_dir = model_dir
         self.class_names: list[str] = list(metadata["class_names"])
@@ -172,23 +167,7 @@ class ImageClassifierModel:
         return np.ascontiguousarray(nchw * self._scale + self._offset, dtype=np.float32)
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
-        """Normalised float32 NCHW in, N x classes probabilities out (through the cascade, if any)."""
-        probabilities = self._first_stage(tensor)
-        if self.teacher is not None:
-            unsure = probabilities.max(axis=1) < self.cascade_threshold
-            if unsure.any():
-                (taught,) = self.teacher.run(None, {self.teacher.get_inputs()[0].name: tensor[unsure]})
-                probabilities = probabilities.copy()
-                probabilities[unsure] = np.asarray(taught)
-        return probabilities
-
-    def routed(self, tensor: np.ndarray) -> np.ndarray:
-        """Which rows of a batch the cascade sends to the teacher (all False without one)."""
-        if self.teacher is None:
-            return np.zeros(len(tensor), dtype=bool)
-        return self._first_stage(tensor).max(axis=1) < self.cascade_threshold
-
-    def _first_stage(self, tensor: np.ndarray) -> np.ndarray:
+        """Normalised float32 NCHW in, N x classes probabilities out."""
         (output,) = self.session.run([self._output_name], {self._input_name: tensor})
         return np.asarray(output)
 
@@ -198,11 +177,7 @@ def _load_cached(model_dir: Path, intra_op_threads: int) -> ImageClassifierModel
     metadata = _read_metadata(model_dir)
     session = _create_session(model_dir / metadata.get("model_file", MODEL_FILE), intra_op_threads)
     _check_signature(session, metadata)
-    teacher = None
-    if "cascade" in metadata:
-        teacher = _create_session(model_dir / metadata["cascade"]["teacher_file"], intra_op_threads)
-        _check_signature(teacher, metadata)
-    return ImageClassifierModel(session, metadata, model_dir, teacher)
+    return ImageClassifierModel(session, metadata, model_dir)
 
 
 def _read_metadata(model_dir: Path) -> dict[str, Any]:
