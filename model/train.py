@@ -22,8 +22,10 @@ from typing import Any
 
 from model.evaluate import DEFAULT_DATA_DIR
 from model.inference import DEFAULT_MODEL_DIR, MODEL_FILE
-from model.training.pipeline import DEFAULT_SEED, TrainConfig, train, with_overrides
-from model.training.recipes import DEFAULT_RECIPE, RECIPES
+from model.training.pipeline import DEFAULT_SEED, TrainConfig, train
+from model.training.recipes import DEFAULT_CANDIDATE, RECIPES, Candidate
+
+OVERRIDES = ("epochs", "lr", "batch_size", "resolution")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
@@ -39,8 +41,14 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
         type=Path,
         default=Path(os.environ.get("SM_MODEL_DIR", DEFAULT_MODEL_DIR)),
     )
-    parser.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE)
-    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's")
+    parser.add_argument(
+        "--recipe",
+        default=DEFAULT_CANDIDATE.name,
+        help=f"what to train: a recipe ({', '.join(RECIPES)}), or several joined with '+' (their networks "
+        "averaged), optionally ending in '+mirror' (the mirror image averaged too) "
+        f"[default: {DEFAULT_CANDIDATE.name}]",
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's (ships uncalibrated)")
     parser.add_argument("--lr", type=float, default=None, help="override the recipe's peak learning rate")
     parser.add_argument("--batch-size", type=int, default=None, help="override the recipe's")
     parser.add_argument("--resolution", type=int, default=None, help="override the recipe's input upsampling")
@@ -48,13 +56,6 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument(
         "--val-fraction", type=float, default=0.0, help="held-out share of each class (default 0)"
-    )
-    parser.add_argument(
-        "--calibration",
-        type=Path,
-        default=None,
-        help="cross-validation result whose out-of-fold temperature and threshold to ship "
-        "[default: model/crossval/<recipe>.json when it exists, else uncalibrated]",
     )
     parser.add_argument(
         "--limit-per-class", type=int, default=None, help="train on the first N images per class"
@@ -68,22 +69,18 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.lr is not None and not 0 < args.lr < 1:
         parser.error("--lr must be in (0, 1)")
-    recipe = with_overrides(
-        RECIPES[args.recipe],
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        resolution=args.resolution,
-    )
+    try:
+        candidate = Candidate.parse(args.recipe)
+    except ValueError as exc:
+        parser.error(str(exc))
     return TrainConfig(
         data_dir=args.data_dir,
         model_dir=args.model_dir,
-        recipe_name=args.recipe,
-        recipe=recipe,
+        candidate=candidate,
+        overrides={name: getattr(args, name) for name in OVERRIDES if getattr(args, name) is not None},
         seed=args.seed,
         threads=args.threads,
         val_fraction=args.val_fraction,
-        calibration_file=args.calibration,
         limit_per_class=args.limit_per_class,
         progress=args.progress,
     )
@@ -98,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"; held-out accuracy {validation['accuracy']} on n={validation['n']}" if validation["n"] else ""
     )
     print(
-        f"wrote {model_file} ({model_file.stat().st_size:,} bytes); recipe {config.recipe_name}, "
+        f"wrote {model_file} ({model_file.stat().st_size:,} bytes); recipe {config.candidate.name}, "
         f"{training['n_train']} images, temperature {metadata['calibration']['temperature']}, "
         f"threshold {metadata['calibration']['threshold']}{held_out}; training {training['seconds']} s"
     )

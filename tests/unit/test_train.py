@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +20,9 @@ from torch import Tensor  # noqa: E402
 
 from model import train as trainer  # noqa: E402  (needs torch, imported after the skip)
 from model.inference import ImageClassifierModel  # noqa: E402
-from model.training import crossval  # noqa: E402
+from model.training import crossval, recipes  # noqa: E402
 from model.training.calibration import fit_temperature, softmax  # noqa: E402
+from model.training.candidates import MissingCrossValidationError, summarise_candidate  # noqa: E402
 from model.training.data import (  # noqa: E402
     Augmentation,
     augment,
@@ -34,6 +34,8 @@ from model.training.data import (  # noqa: E402
 )
 from model.training.loop import Recipe  # noqa: E402
 from model.training.network import Served  # noqa: E402
+from model.training.pipeline import load_calibration  # noqa: E402
+from model.training.recipes import Candidate  # noqa: E402
 
 SHARED_DATA = (
     Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar100-bicycle-motorcycle" / "train"
@@ -129,8 +131,11 @@ def test_the_served_graph_is_the_tempered_softmax_of_the_mean_of_image_and_mirro
     network = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2)).eval()
     x = torch.randn(5, 3, 4, 4)
     expected = torch.softmax((network(x) + network(x.flip(3))) / 2 / 0.7, dim=1)
-    assert torch.allclose(Served(network, 0.7, mirror=True)(x), expected, atol=1e-6)
-    assert torch.allclose(Served(network, 1.0, mirror=False)(x), torch.softmax(network(x), 1), atol=1e-6)
+    assert torch.allclose(Served([network], 0.7, mirror=True)(x), expected, atol=1e-6)
+    assert torch.allclose(Served([network], 1.0, mirror=False)(x), torch.softmax(network(x), 1), atol=1e-6)
+    other = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2)).eval()
+    both = torch.softmax((network(x) + other(x)) / 2, dim=1)
+    assert torch.allclose(Served([network, other], 1.0, mirror=False)(x), both, atol=1e-6)
 
 
 def test_sagemaker_environment_sets_the_default_directories(
@@ -141,10 +146,21 @@ def test_sagemaker_environment_sets_the_default_directories(
     config = trainer.parse_args(["--epochs", "3", "--lr", "0.01"])
     assert config.data_dir == tmp_path / "train"
     assert config.model_dir == tmp_path / "model"
-    assert (config.recipe.epochs, config.recipe.lr) == (3, 0.01)
+    assert [(recipe.epochs, recipe.lr) for recipe in config.recipes()] == [(3, 0.01)]
 
 
-@pytest.mark.parametrize("flag", [["--epochs", "0"], ["--lr", "2"], ["--val-fraction", "1"]])
+def test_a_candidate_is_recipes_joined_by_plus_with_an_optional_mirror() -> None:
+    assert Candidate.parse("lite0-128") == Candidate(("lite0-128",), mirror=False)
+    assert Candidate.parse("lite0-96+lite0-128+mirror") == Candidate(("lite0-96", "lite0-128"), mirror=True)
+    assert Candidate.parse("lite0-96+mirror").name == "lite0-96+mirror"
+    for bad in ("", "mirror", "lite9-1", "lite0-128+lite9"):
+        with pytest.raises(ValueError, match="unknown candidate"):
+            Candidate.parse(bad)
+
+
+@pytest.mark.parametrize(
+    "flag", [["--epochs", "0"], ["--lr", "2"], ["--val-fraction", "1"], ["--recipe", "lite0-7"]]
+)
 def test_bad_settings_are_refused(flag: list[str]) -> None:
     with pytest.raises(SystemExit):
         trainer.parse_args(flag)
@@ -162,32 +178,76 @@ def test_cross_validation_predicts_every_image_once_out_of_fold(tmp_path: Path) 
     assert [row["fold"] for row in result["per_fold"]] == [0, 1, 2]
 
 
-def test_one_epoch_smoke_run_exports_a_calibrated_servable_model(tmp_path: Path) -> None:
-    # Given 40 images and a cross-validation result for the recipe with a temperature of 0.5
+def _fake_crossval(directory: Path, recipe: str, logits: list[list[float]], labels: list[int]) -> None:
+    """A cross-validation result of `recipe` as model.training.crossval writes it (two folds)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    result = {
+        "recipe": {"name": recipe},
+        "folds": 2,
+        "seed": 0,
+        "names": [f"image{i}.png" for i in range(len(labels))],
+        "labels": labels,
+        "fold_of": [i % 2 for i in range(len(labels))],
+        "per_fold": [{"fold": 0, "training_seconds": 10.0}, {"fold": 1, "training_seconds": 12.0}],
+        "oof_logits": {"plain": logits, "mirror": logits},
+        "check_labels": None,
+        "check_logits": None,
+    }
+    (directory / f"{recipe}.json").write_text(json.dumps(result))
+
+
+def test_a_candidate_of_two_recipes_is_scored_on_their_averaged_out_of_fold_logits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two recipes, each right on a different half of 4 images, and wrong but unsure elsewhere
+    monkeypatch.setattr(recipes, "CROSSVAL_DIR", tmp_path)
+    labels = [0, 1, 0, 1]
+    _fake_crossval(tmp_path, "lite0-96", [[3, 0], [0, 3], [0, 1], [1, 0]], labels)
+    _fake_crossval(tmp_path, "lite0-128", [[0, 1], [1, 0], [3, 0], [0, 3]], labels)
+    # When each is summarised alone and together
+    alone = summarise_candidate(Candidate(("lite0-96",)))
+    together = summarise_candidate(Candidate(("lite0-96", "lite0-128")))
+    # Then each alone is right on half; the average of the logits is right on all four
+    assert alone["oof_accuracy"] == 0.5
+    assert together["oof_accuracy"] == 1.0
+    assert together["candidate"] == "lite0-96+lite0-128"
+    assert together["training_seconds_per_fold"] == 22.0
+
+
+def test_a_candidate_without_cross_validation_is_named_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recipes, "CROSSVAL_DIR", tmp_path)
+    with pytest.raises(
+        MissingCrossValidationError, match=r"python -m model\.training\.crossval --recipe lite0-96"
+    ):
+        summarise_candidate(Candidate(("lite0-96",)))
+
+
+def test_one_epoch_smoke_run_exports_a_servable_model(tmp_path: Path) -> None:
+    # Given 40 images
     data_dir = make_tiny_dataset(tmp_path / "data")
     model_dir = tmp_path / "model"
-    calibration = tmp_path / "cv.json"
-    summary = {"temperature": 0.5, "threshold": {"threshold": 0.9}}
-    calibration.write_text(
-        json.dumps({"recipe": {"name": "lite0-96"}, "folds": 5, "summary": {"plain": summary}})
-    )
     # When trained for one epoch with 8 images held out
     metadata = trainer.main(
         [
-            *("--data-dir", str(data_dir), "--model-dir", str(model_dir), "--recipe", "lite0-96"),
+            *("--data-dir", str(data_dir), "--model-dir", str(model_dir), "--recipe", "lite0-96+mirror"),
             *("--epochs", "1", "--batch-size", "16", "--threads", "1", "--resolution", "48"),
-            *("--val-fraction", "0.2", "--calibration", str(calibration), "--no-progress"),
+            *("--val-fraction", "0.2", "--no-progress"),
         ]
     )
-    # Then the artifacts exist, the metadata records the split and the calibration, and it serves
+    # Then the artifacts exist, the metadata records the split, and the ONNX model serves
     assert (model_dir / "classifier.onnx").is_file()
     assert metadata["class_names"] == ["bicycle", "motorcycle"]
     assert metadata["validation"]["n"] == 8
     assert 0.0 <= metadata["validation"]["accuracy"] <= 1.0
-    assert metadata["calibration"]["temperature"] == 0.5 and metadata["calibration"]["threshold"] == 0.9
     assert metadata["export"]["parity_max_difference"] < 1e-4
     assert len(metadata["training"]["data_digest"]) == 64
     assert set(metadata["versions"]) >= {"torch", "onnx", "numpy", "python"}
+    # and a recipe changed from the cross-validated one ships uncalibrated, saying why
+    calibration = metadata["calibration"]
+    assert calibration["temperature"] == 1.0 and calibration["threshold"] is None
+    assert "the recipe was changed" in calibration["source"] and "epochs=1" in calibration["source"]
     served = ImageClassifierModel.load(model_dir)
     probabilities = served.predict((data_dir / "bicycle" / "bicycle_000.png").read_bytes(), "image/png")
     assert len(probabilities) == 2
@@ -198,12 +258,19 @@ def test_one_epoch_smoke_run_exports_a_calibrated_servable_model(tmp_path: Path)
     assert len(batch) == 5
 
 
-def test_a_calibration_file_of_another_recipe_is_refused_before_training(tmp_path: Path) -> None:
-    calibration = tmp_path / "cv.json"
-    calibration.write_text(json.dumps({"recipe": {"name": "lite0-96"}, "folds": 5, "summary": {}}))
-    config = replace(
-        trainer.parse_args(["--recipe", "lite0-128", "--calibration", str(calibration)]),
-        data_dir=tmp_path / "nowhere",
-    )
-    with pytest.raises(ValueError, match="not lite0-128"):
-        trainer.train(config)
+def test_the_shipped_calibration_is_the_candidates_out_of_fold_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a cross-validation of lite0-96 whose logits are twice too confident on 400 images
+    monkeypatch.setattr(recipes, "CROSSVAL_DIR", tmp_path / "crossval")
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=3.0, size=(400, 2))
+    labels = [int(rng.choice(2, p=p)) for p in softmax(logits, 2.0)]
+    _fake_crossval(tmp_path / "crossval", "lite0-96", logits.tolist(), labels)
+    config = trainer.parse_args(["--recipe", "lite0-96", "--model-dir", str(tmp_path / "model")])
+    # When its calibration is loaded, as training does before it starts
+    calibration = load_calibration(config)
+    # Then the temperature is the out-of-fold fit and the threshold one of its grid
+    assert calibration.temperature == pytest.approx(2.0, rel=0.25)
+    assert calibration.threshold is not None and 0.5 <= calibration.threshold <= 1.0
+    assert "2-fold out-of-fold logits of lite0-96" in calibration.source

@@ -1,0 +1,114 @@
+"""Figures of a candidate (one or more recipes' networks, with or without the mirror image) from its
+members' out-of-fold logits, and the comparison table of every candidate cross-validated so far.
+
+    python -m model.training.candidates            # the table model/README.md shows
+    python -m model.training.candidates --json
+
+Every member was cross-validated on the same folds (the same seed), so averaging their out-of-fold
+logits image by image is what the averaged candidate would have predicted, fold by fold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from model.training.crossval import summarise_logits
+from model.training.recipes import RECIPES, Candidate, crossval_path
+
+
+class MissingCrossValidationError(Exception):
+    """A member recipe of the candidate has no cross-validation result (model/crossval/<recipe>.json)."""
+
+
+def load_result(recipe: str) -> dict[str, Any]:
+    path = crossval_path(recipe)
+    if not path.is_file():
+        raise MissingCrossValidationError(
+            f"no cross-validation of recipe {recipe} at {path}: "
+            f"python -m model.training.crossval --recipe {recipe} --output {path}"
+        )
+    result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return result
+
+
+def summarise_candidate(candidate: Candidate, max_error: float = 0.01) -> dict[str, Any]:
+    results = [load_result(member) for member in candidate.members]
+    first = results[0]
+    for other in results[1:]:
+        if other["fold_of"] != first["fold_of"] or other["names"] != first["names"]:
+            raise ValueError(f"{candidate.name}: members were cross-validated on different folds or images")
+    mode = "mirror" if candidate.mirror else "plain"
+    logits = np.mean([np.asarray(r["oof_logits"][mode]) for r in results], axis=0)
+    check_logits: list[np.ndarray] = []
+    if all(r.get("check_logits") for r in results):
+        check_logits = [
+            np.mean([np.asarray(r["check_logits"][mode][k]) for r in results], axis=0)
+            for k in range(len(first["check_logits"][mode]))
+        ]
+    summary = summarise_logits(
+        logits,
+        np.asarray(first["labels"]),
+        np.asarray(first["fold_of"]),
+        np.asarray(first["check_labels"]) if check_logits else None,
+        check_logits,
+        max_error,
+    )
+    return {
+        "candidate": candidate.name,
+        "folds": first["folds"],
+        "seed": first["seed"],
+        "training_seconds_per_fold": round(
+            sum(float(np.mean([row["training_seconds"] for row in r["per_fold"]])) for r in results), 1
+        ),
+        **summary,
+    }
+
+
+def every_candidate() -> list[Candidate]:
+    """Each recipe cross-validated so far, alone and with the mirror image, and each pair of them."""
+    done = [name for name in RECIPES if crossval_path(name).is_file()]
+    singles = [Candidate((name,), mirror) for name in done for mirror in (False, True)]
+    pairs = [Candidate((a, b)) for i, a in enumerate(done) for b in done[i + 1 :]]
+    return singles + pairs
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| candidate | fold accuracy, mean ± sd | out-of-fold accuracy (95 %) | T | threshold: decided, "
+        "errors among decided | real-photo dev set, fold models: accuracy, decided at the threshold |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        low, high = row["oof_accuracy_95"]
+        threshold = row["threshold"]
+        check = (
+            f"{row['check_accuracy_mean']:.3f}, {row['check_share_decided_mean']:.1%} "
+            f"({row['check_errors_among_decided']} errors in {row['check_decided']})"
+            if "check_accuracy_mean" in row
+            else "–"
+        )
+        lines.append(
+            f"| {row['candidate']} | {row['fold_accuracy_mean']:.3f} ± {row['fold_accuracy_std']:.3f} "
+            f"| {row['oof_accuracy']:.3f} ({low:.3f}–{high:.3f}) | {row['temperature']:.3f} "
+            f"| {threshold['threshold']:.3f}: {threshold['share_decided']:.1%}, "
+            f"{threshold['errors_among_decided']} of {threshold['decided']} | {check} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    rows = [summarise_candidate(candidate) for candidate in every_candidate()]
+    print(json.dumps(rows, indent=1) if args.json else table(rows))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
