@@ -99,7 +99,7 @@ def container_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     requirements = (model_dir / "code" / "requirements.txt").read_text(encoding="utf-8")
     key = hashlib.sha256(json.dumps([python, version, requirements, CONTAINER_TOOLKIT]).encode()).hexdigest()
     # Under .pytest_cache, so that later runs reuse it; a run without the cache plugin installs anew.
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
     cache_dir = cache.mkdir("container-env") if cache is not None else tmp_path_factory.getbasetemp()
     env_dir = cache_dir / key[:16]
     if not (env_dir / "complete").exists():
