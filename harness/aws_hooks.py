@@ -105,7 +105,9 @@ class AwsHooks:
         except EndpointErrorResponse as exc:
             parsed_error: dict[str, Any] = {"Error": {"Code": exc.code, "Message": exc.message}}
             if exc.code == "ModelError":
-                parsed_error.update(OriginalStatusCode=400, OriginalMessage=exc.message)
+                parsed_error["OriginalMessage"] = exc.message
+                if exc.original_status is not None:
+                    parsed_error["OriginalStatusCode"] = exc.original_status
             return _response(exc.status, parsed_error)
         return _response(
             200,

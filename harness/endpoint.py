@@ -1,22 +1,32 @@
-"""The local SageMaker endpoint: our model answers InvokeEndpoint like the built-in algorithm would."""
+"""The local SageMaker endpoint: the container's inference handler answers InvokeEndpoint, with our model.
+
+Each request goes through model.serving.handler's input_fn, predict_fn and output_fn, the functions
+the deployed PyTorch container calls from model.tar.gz, so local and deployed serving share one code
+path. What the runtime adds around the container is here: the request size limit, the 424 ModelError
+that carries a container's 4xx, the invocation timeout, and injected faults.
+"""
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from scones_common.exceptions import InvalidImageError, UnsupportedImageFormatError
-
 MAX_REQUEST_BYTES = 6_291_456  # SageMaker real-time InvokeEndpoint body limit
 RESPONSE_CONTENT_TYPE = "application/json"  # what the built-in algorithm answers
+# The classify step sends Accept: application/json; the toolkit uses the same when Accept is absent.
+DEFAULT_ACCEPT = "application/json"
+HANDLER_MODULE = "model.serving.handler"
 
 
 class ServesModel(Protocol):
-    def invoke(self, body: bytes, content_type: str) -> bytes: ...
+    """What the handler's predict_fn calls: ImageClassifierModel, or a test's stub."""
+
+    def predict(self, body: bytes, content_type: str) -> Sequence[float]: ...
 
 
 @dataclass(frozen=True)
@@ -28,11 +38,14 @@ class EndpointFault:
     message: str = "injected fault"
     delay_seconds: float = 0.0
     body: bytes | None = None
+    original_status: int | None = None  # a ModelError's OriginalStatusCode: the container's own status
 
 
 # The errors SageMaker's runtime returns, with their HTTP status (botocore picks the exception by code).
 FAULTS = {
-    "ModelError": EndpointFault("ModelError", 424, "Received server error (500) from primary"),
+    "ModelError": EndpointFault(
+        "ModelError", 424, "Received server error (500) from primary", original_status=500
+    ),
     "ModelNotReadyException": EndpointFault("ModelNotReadyException", 429, "Model is not ready"),
     "ThrottlingException": EndpointFault("ThrottlingException", 400, "Rate exceeded"),
     "ServiceUnavailable": EndpointFault("ServiceUnavailable", 503, "Service unavailable"),
@@ -44,9 +57,10 @@ FAULTS = {
 class EndpointErrorResponse(Exception):
     """Raised inside the endpoint; the hook turns it into SageMaker's error response."""
 
-    def __init__(self, code: str, status: int, message: str) -> None:
+    def __init__(self, code: str, status: int, message: str, original_status: int | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code, self.status, self.message = code, status, message
+        self.original_status = original_status
 
 
 @dataclass
@@ -71,6 +85,9 @@ class LocalEndpoint:
     ) -> None:
         self.name = name
         self.model = model
+        # The handler loads onnxruntime (about 0.2 s), which `scones --help` does not need: imported
+        # with the endpoint, not with this module, and not at the first call (inside a Lambda handler).
+        importlib.import_module(HANDLER_MODULE)
         self.invocation_timeout_seconds = invocation_timeout_seconds
         self.calls: list[EndpointCall] = []
         # Called after each successful invocation only, e.g. harness.capture.DataCaptureWriter.
@@ -115,18 +132,27 @@ class LocalEndpoint:
             if fault.delay_seconds:
                 time.sleep(fault.delay_seconds)
             if fault.code:
-                raise EndpointErrorResponse(fault.code, fault.status, fault.message)
+                raise EndpointErrorResponse(fault.code, fault.status, fault.message, fault.original_status)
             if fault.body is not None:
                 return fault.body
         if len(body) > MAX_REQUEST_BYTES:
             raise EndpointErrorResponse(
                 "ValidationError", 400, f"Request body of {len(body)} bytes exceeds {MAX_REQUEST_BYTES} bytes"
             )
+        from model.serving.handler import RequestError, input_fn, output_fn, predict_fn
+
         try:
-            return self.model.invoke(body, content_type)
-        except (InvalidImageError, UnsupportedImageFormatError) as exc:
-            # The built-in algorithm answers undecodable input with a client error from the container,
-            # which the runtime reports as ModelError (HTTP 424).
+            # As the toolkit's default transform_fn: input_fn -> predict_fn -> output_fn.
+            request = input_fn(body, content_type)
+            prediction = predict_fn(request, self.model)
+            response, _ = output_fn(prediction, DEFAULT_ACCEPT)
+        except RequestError as exc:
+            # The container answers a request it cannot serve with a 4xx, which the runtime reports
+            # as ModelError (HTTP 424) naming the container's status.
             raise EndpointErrorResponse(
-                "ModelError", 424, f'Received client error (400) from primary with message "{exc}"'
+                "ModelError",
+                424,
+                f'Received client error ({exc.status_code}) from primary with message "{exc.message}"',
+                exc.status_code,
             ) from exc
+        return response

@@ -26,8 +26,8 @@ class Row:
 class _FixedAnswer:
     """The endpoint's model for the fault runs: confident, so that only the injected fault decides."""
 
-    def invoke(self, body: bytes, content_type: str) -> bytes:
-        return json.dumps([0.99, 0.01]).encode()
+    def predict(self, body: bytes, content_type: str) -> list[float]:
+        return [0.99, 0.01]
 
 
 def _reason(message: str | None) -> str:

@@ -21,6 +21,11 @@ class StubModel:
         self.requests.append((content_type, len(body)))
         return json.dumps(self.probabilities).encode()
 
+    def predict(self, body: bytes, content_type: str) -> list[float]:
+        """What the endpoint's handler calls (predict_fn); subclasses answer through invoke."""
+        answer: list[float] = json.loads(self.invoke(body, content_type))
+        return answer
+
 
 def png_bytes(size: tuple[int, int] = (32, 32), mode: str = "RGB", color: object = (200, 30, 30)) -> bytes:
     buffer = io.BytesIO()

@@ -1,0 +1,1 @@
+"""Serving the model on SageMaker: the container's inference handler and the model.tar.gz packager."""
