@@ -21,6 +21,7 @@ RECIPES: dict[str, Recipe] = {
     "lite0-96": Recipe(resolution=96, epochs=12),
     "lite0-128": Recipe(resolution=128, epochs=15),
     "lite0-160": Recipe(resolution=160, epochs=15),
+    "lite0-128-lr3": Recipe(resolution=128, epochs=15, lr=3e-4),
 }
 
 
