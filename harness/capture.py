@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-DATA_CAPTURE_PREFIX = "data_capture"  # model/sagemaker_jobs.DATA_CAPTURE_PREFIX, as deployed
+DATA_CAPTURE_PREFIX = "data_capture"  # model.sagemaker_jobs.endpoint.DATA_CAPTURE_PREFIX, as deployed
 VARIANT_NAME = "AllTraffic"
 # The deployed endpoint's CaptureContentTypeHeader lists application/json as JSON; SageMaker stores
 # every other content type (the PNG and JPEG requests) base64-encoded.

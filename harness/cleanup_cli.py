@@ -12,7 +12,9 @@ import click
 from botocore.exceptions import ClientError, WaiterError
 
 from model.sagemaker_cli import one_line_errors
-from model.sagemaker_jobs import DEFAULT_ENDPOINT_NAME, CleanupReport, cleanup_endpoint
+from model.sagemaker_jobs.cleanup import CleanupReport, cleanup_endpoint
+from model.sagemaker_jobs.endpoint import DEFAULT_ENDPOINT_NAME
+from model.sagemaker_jobs.sdk import require_sdk
 from model.stage_data import aws_session
 from scones_common.exceptions import SconesError
 
@@ -154,8 +156,9 @@ def cleanup_command(
 
     The endpoint goes first: it is billed by the hour whether or not the stack exists, and the stack
     does not own it (docs/DEPLOY.md). The image bucket is kept (DeletionPolicy Retain); the command
-    prints how to delete it.
+    prints how to delete it. Deleting the endpoint needs the sagemaker extra, checked before anything goes.
     """
+    require_sdk("scones cleanup")
     session = aws_session(region)
     region_name = str(session.region_name)
     cloudformation = session.client("cloudformation")
@@ -169,7 +172,7 @@ def cleanup_command(
             abort=True,
             err=True,
         )
-    _echo_report(cleanup_endpoint(session.client("sagemaker"), endpoint))
+    _echo_report(cleanup_endpoint(session, endpoint))
     delete_stack(cloudformation, stack_name, wait=wait)
     click.echo(f"{'deleted' if wait else 'deleting'} stack {stack_name} ({region_name})")
     for line in retained_bucket_lines(facts, region_name):

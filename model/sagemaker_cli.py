@@ -12,20 +12,25 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
-from model.sagemaker_jobs import (
-    BUILTIN_INSTANCE_TYPE,
+from model.sagemaker_jobs.cleanup import cleanup_endpoint
+from model.sagemaker_jobs.endpoint import (
+    ALGORITHMS,
     DEFAULT_ENDPOINT_NAME,
     ENDPOINT_INSTANCE_TYPE,
-    PYTORCH_INSTANCE_TYPE,
     SERVERLESS_MEMORY_SIZES,
-    ScriptHyperparameters,
+    Algorithm,
     ServerlessSettings,
-    StatusCallback,
-    cleanup_endpoint,
     deploy,
+)
+from model.sagemaker_jobs.sdk import require_sdk
+from model.sagemaker_jobs.training import (
+    BUILTIN_INSTANCE_TYPE,
+    PYTORCH_INSTANCE_TYPE,
+    ScriptHyperparameters,
     launch_builtin_training,
     launch_pytorch_training,
 )
+from model.sagemaker_jobs.waiting import StatusCallback
 from model.stage_data import DEFAULT_CLASSES, DEFAULT_PREFIX, aws_session, parse_classes, stage
 from scones_common.exceptions import SconesError
 
@@ -156,7 +161,11 @@ def stage_data_command(
     "--instance-type",
     help=f"[default: {BUILTIN_INSTANCE_TYPE} for builtin (GPU), {PYTORCH_INSTANCE_TYPE} for pytorch (CPU)]",
 )
-@click.option("--epochs", type=click.IntRange(min=1), help="[default: 30 for builtin, 10 for pytorch]")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    help="[default: 30 for builtin; for pytorch the recipe's, as another value ships the model uncalibrated]",
+)
 @click.option("--output-path", help="S3 URI for model.tar.gz [default: s3://BUCKET/PREFIX/output].")
 @click.option("--wait/--no-wait", default=False, show_default=True, help="Wait for the job to finish.")
 @_region_option
@@ -172,16 +181,13 @@ def train_sagemaker_command(
     wait: bool,
     region: str | None,
 ) -> None:
-    """Start a SageMaker training job on the staged data (billed while it runs)."""
+    """Start a SageMaker training job on the staged data (billed while it runs). Needs the sagemaker extra."""
+    require_sdk("scones train-sagemaker")
     session = aws_session(region)
-    sm, s3 = session.client("sagemaker"), session.client("s3")
-    region_name = str(session.region_name)
     with _status("training job") if wait else _no_status() as on_status:
         if algorithm == "builtin":
             launch = launch_builtin_training(
-                sm,
-                s3,
-                region=region_name,
+                session,
                 role_arn=role,
                 bucket=bucket,
                 prefix=prefix,
@@ -193,24 +199,29 @@ def train_sagemaker_command(
             )
         else:
             launch = launch_pytorch_training(
-                sm,
-                s3,
-                region=region_name,
+                session,
                 role_arn=role,
                 bucket=bucket,
                 prefix=prefix,
                 instance_type=instance_type or PYTORCH_INSTANCE_TYPE,
-                hyperparameters=ScriptHyperparameters(epochs=epochs or 10),
+                hyperparameters=ScriptHyperparameters(epochs=epochs),
                 output_path=output_path,
                 wait=wait,
                 on_status=on_status,
             )
-    state = "completed" if launch.description else "started"
+    state = "completed" if launch.status == "Completed" else "started"
     click.echo(f"training job {launch.job_name} {state}")
     click.echo(f"model data: {launch.model_data}")
     if not wait:
         click.echo(f"follow it: aws sagemaker describe-training-job --training-job-name {launch.job_name}")
-    click.echo(f"then: scones deploy --model-data {launch.model_data}")
+    if algorithm == "builtin":
+        click.echo(f"then: scones deploy --algorithm builtin --model-data {launch.model_data}")
+    else:
+        # The job saves the model files only; deploy packages them with the serving code.
+        click.echo(
+            f"then: aws s3 cp {launch.model_data} . && mkdir trained && tar -xzf model.tar.gz -C trained "
+            "&& scones deploy --model-dir trained"
+        )
 
 
 @contextmanager
@@ -222,7 +233,31 @@ def _no_status() -> Iterator[StatusCallback | None]:
 
 
 @click.command("deploy")
-@click.option("--model-data", required=True, help="S3 URI of the trained model.tar.gz.")
+@click.option(
+    "--algorithm",
+    type=click.Choice(ALGORITHMS),
+    default="pytorch",
+    show_default=True,
+    help="pytorch: this project's model, served by its handler in the PyTorch inference container; "
+    "builtin: a model trained by the built-in image-classification algorithm (needs --model-data).",
+)
+@click.option(
+    "--model-data",
+    help="S3 URI of a model.tar.gz to deploy as it is [default: build one from --model-dir and upload it].",
+)
+@click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The model to package when no --model-data is given (metadata.json and the files it names) "
+    "[default: model/artifacts].",
+)
+@click.option(
+    "--bucket",
+    envvar="SCONES_BUCKET",
+    show_envvar=True,
+    help="Bucket to upload model.tar.gz to (s3://BUCKET/PREFIX/model/SHA256/) when no --model-data is given.",
+)
+@click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="S3 key prefix for the upload.")
 @click.option("--role", envvar="SAGEMAKER_ROLE_ARN", show_envvar=True, help="SageMaker execution role ARN.")
 @click.option("--endpoint-name", default=DEFAULT_ENDPOINT_NAME, show_default=True)
 @click.option("--instance-type", default=ENDPOINT_INSTANCE_TYPE, show_default=True)
@@ -242,14 +277,22 @@ def _no_status() -> Iterator[StatusCallback | None]:
 )
 @click.option(
     "--capture-bucket",
-    help="Bucket for data capture (s3://BUCKET/data_capture) [default: the --model-data bucket].",
+    help="Bucket for data capture (s3://BUCKET/data_capture) [default: the model.tar.gz's bucket].",
 )
-@click.option("--image-uri", help="Inference image [default: the built-in image-classification image].")
+@click.option(
+    "--image-uri",
+    help="Inference image [default: the PyTorch 2.6 inference image (pytorch), or the built-in "
+    "image-classification image (builtin), for the region].",
+)
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until InService.")
 @_region_option
 @one_line_errors
 def deploy_command(
-    model_data: str,
+    algorithm: Algorithm,
+    model_data: str | None,
+    model_dir: Path | None,
+    bucket: str | None,
+    prefix: str,
     role: str | None,
     endpoint_name: str,
     instance_type: str,
@@ -262,15 +305,22 @@ def deploy_command(
     wait: bool,
     region: str | None,
 ) -> None:
-    """Create model, endpoint configuration and endpoint (billed until cleanup-endpoint)."""
+    """Create model, endpoint configuration and endpoint (billed until cleanup-endpoint).
+
+    Needs the sagemaker extra. By default the model is this project's own (model/artifacts, or
+    --model-dir), packaged with its serving code as model.tar.gz and uploaded to S3 first.
+    """
+    require_sdk("scones deploy")
     session = aws_session(region)
     with _status(f"endpoint {endpoint_name}") if wait else _no_status() as on_status:
         deployment = deploy(
-            session.client("sagemaker"),
-            session.client("s3"),
-            region=str(session.region_name),
+            session,
             role_arn=role,
+            algorithm=algorithm,
             model_data=model_data,
+            model_dir=model_dir,
+            bucket=bucket,
+            prefix=prefix,
             endpoint_name=endpoint_name,
             instance_type=instance_type,
             instance_count=instance_count,
@@ -282,6 +332,10 @@ def deploy_command(
         )
     for warning in deployment.warnings:
         click.echo(f"Warning: {warning}", err=True)
+    if deployment.uploaded is not None:
+        state = "uploaded" if deployment.uploaded.uploaded else "already there"
+        click.echo(f"model.tar.gz ({state}): {deployment.model_data}  sha256 {deployment.uploaded.sha256}")
+    click.echo(f"image: {deployment.image}")
     click.echo(f"created model {deployment.model_name} and endpoint configuration {deployment.config_name}")
     click.echo(f"endpoint {deployment.endpoint_name}: {deployment.status}")
     if deployment.data_capture_uri:
@@ -298,8 +352,9 @@ def deploy_command(
 @_region_option
 @one_line_errors
 def cleanup_endpoint_command(endpoint_name: str, region: str | None) -> None:
-    """Delete the endpoint, its endpoint configuration and its model."""
-    report = cleanup_endpoint(aws_session(region).client("sagemaker"), endpoint_name)
+    """Delete the endpoint, its endpoint configuration and its model. Needs the sagemaker extra."""
+    require_sdk("scones cleanup-endpoint")
+    report = cleanup_endpoint(aws_session(region), endpoint_name)
     for item in report.deleted:
         click.echo(f"deleted {item}")
     for item in report.missing:

@@ -48,6 +48,27 @@ def fake_aws_environment(monkeypatch: Any, tmp_path: Path, region: str, *unset: 
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
+# -- the SageMaker Python SDK under moto ------------------------------------------------------------------
+
+
+def moto_describe_fix(parsed: dict[str, Any], model: Any, **_: Any) -> None:
+    """botocore after-call hook: make moto 5.2.5's SageMaker descriptions parse into the SDK's shapes.
+
+    moto answers "VpcConfig": {} (DescribeModel) and "DataCaptureConfig": {} (DescribeEndpointConfig,
+    DescribeEndpoint) where AWS leaves them out, and its DescribeEndpoint of a capturing endpoint lacks
+    CaptureStatus and CurrentSamplingPercentage; sagemaker-core's pydantic shapes require those members,
+    so the `get` after each `create` would fail. Tests only: AWS answers in full.
+    """
+    for key in ("VpcConfig", "DataCaptureConfig"):
+        if parsed.get(key) == {}:
+            del parsed[key]
+    capture = parsed.get("DataCaptureConfig")
+    if model.name == "DescribeEndpoint" and capture:
+        capture.setdefault("CaptureStatus", "Started" if capture.get("EnableCapture") else "Stopped")
+        # moto keeps no sampling percentage for the endpoint; deploy always asks for 100.
+        capture.setdefault("CurrentSamplingPercentage", 100)
+
+
 # -- listening to what the local workflow sends downstream (moto SQS) -------------------------------------
 def _queue(workflow: Any, name: str) -> tuple[str, str]:
     url = workflow.sqs.create_queue(QueueName=name)["QueueUrl"]

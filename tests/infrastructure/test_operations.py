@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from model.sagemaker_jobs import VARIANT_NAME
+from model.sagemaker_jobs.endpoint import VARIANT_NAME
 
 ALARMS = {
     "FailedExecutionsAlarm": "failed-executions",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from moto import mock_aws
 
 from harness.cleanup_cli import cleanup_command, default_stack_name, samconfig_endpoint_name
-from model.sagemaker_jobs import VARIANT_NAME
+from model.sagemaker_jobs.endpoint import VARIANT_NAME
 from tests.helpers import fake_aws_environment
 
 REGION = "us-east-1"
@@ -46,7 +47,7 @@ STACK_TEMPLATE = {
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, Any]]:
+def moto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, Any]]:
     fake_aws_environment(monkeypatch, tmp_path, REGION)
     with mock_aws():
         yield {
@@ -54,6 +55,12 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, A
             "sm": boto3.client("sagemaker", region_name=REGION),
             "s3": boto3.client("s3", region_name=REGION),
         }
+
+
+@pytest.fixture
+def aws(moto: dict[str, Any], sagemaker_sdk: None) -> dict[str, Any]:
+    """moto, with the SageMaker SDK that deletes the endpoint (skipped without the sagemaker extra)."""
+    return moto
 
 
 def create_stack(cf: Any, endpoint: str = ENDPOINT) -> None:
@@ -193,6 +200,22 @@ def test_setup_errors_are_one_line(
     assert result.stderr.startswith(message), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert stack_names(aws["cf"]) == [STACK]
+
+
+def test_without_the_sdk_nothing_is_deleted(moto: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a stack and its endpoint, and a Python where `import sagemaker` fails
+    create_stack(moto["cf"])
+    create_endpoint(moto["sm"])
+    monkeypatch.setitem(sys.modules, "sagemaker", None)
+    # When cleanup runs / Then one line says how to install the SDK, and the stack and endpoint stay
+    result = run("--stack", STACK, "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: scones cleanup needs the SageMaker Python SDK (the `sagemaker` extra): "
+        "pip install -e '.[sagemaker]'"
+    )
+    assert stack_names(moto["cf"]) == [STACK]
+    assert len(moto["sm"].list_endpoints()["Endpoints"]) == 1
 
 
 def test_defaults_come_from_samconfig() -> None:
