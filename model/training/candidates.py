@@ -73,7 +73,12 @@ def every_candidate() -> list[Candidate]:
     """Each recipe cross-validated so far, alone and with the mirror image, and each pair of them."""
     done = [name for name in RECIPES if crossval_path(name).is_file()]
     singles = [Candidate((name,), mirror) for name in done for mirror in (False, True)]
-    pairs = [Candidate((a, b)) for i, a in enumerate(done) for b in done[i + 1 :]]
+    pairs = [
+        Candidate((a, b), mirror)
+        for i, a in enumerate(done)
+        for b in done[i + 1 :]
+        for mirror in (False, True)
+    ]
     return singles + pairs
 
 
