@@ -19,6 +19,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from model import train as trainer  # noqa: E402  (needs torch, imported after the skip)
+from model.evaluate import evaluate_validation_split  # noqa: E402
 from model.inference import ImageClassifierModel  # noqa: E402
 from model.training import crossval, recipes  # noqa: E402
 from model.training.calibration import fit_temperature, softmax  # noqa: E402
@@ -249,6 +250,8 @@ def test_one_epoch_smoke_run_exports_a_servable_model(tmp_path: Path) -> None:
     assert calibration["temperature"] == 1.0 and calibration["threshold"] is None
     assert "the recipe was changed" in calibration["source"] and "epochs=1" in calibration["source"]
     served = ImageClassifierModel.load(model_dir)
+    # the recorded held-out accuracy is the served artifact's, as `scones evaluate` reproduces it
+    assert evaluate_validation_split(served, data_dir).accuracy == metadata["validation"]["accuracy"]
     probabilities = served.predict((data_dir / "bicycle" / "bicycle_000.png").read_bytes(), "image/png")
     assert len(probabilities) == 2
     assert sum(probabilities) == pytest.approx(1.0, abs=1e-5)
