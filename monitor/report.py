@@ -18,8 +18,9 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from monitor.read import Capture, CapturedInference
+from scones_common.constants import DEFAULT_CONFIDENCE_THRESHOLD
 
-DEFAULT_THRESHOLD = 0.93  # ConfidenceThreshold's default in template.yaml
+DEFAULT_THRESHOLD = DEFAULT_CONFIDENCE_THRESHOLD  # ConfidenceThreshold's default in template.yaml
 GALLERY_SIZE = 12
 THUMBNAIL = 128
 

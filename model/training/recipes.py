@@ -49,7 +49,7 @@ class Candidate:
         return cls(members, mirror)
 
 
-DEFAULT_CANDIDATE = Candidate(("lite0-128",))
+DEFAULT_CANDIDATE = Candidate(("lite0-128",), mirror=True)
 
 
 def crossval_path(recipe: str) -> Path:

@@ -598,10 +598,14 @@ def test_confidence_threshold_is_a_probability(template: dict[str, Any]) -> None
     # Given the ConfidenceThreshold parameter
     parameter = template["Parameters"]["ConfidenceThreshold"]
     # When its type, bounds and default are read
-    # Then CloudFormation rejects values outside [0, 1] and the default is the original 0.93
+    # Then CloudFormation rejects values outside [0, 1] and the default is the threshold fitted for the
+    # shipped model on its out-of-fold predictions
     assert parameter["Type"] == "Number"
     assert (parameter["MinValue"], parameter["MaxValue"]) == (0, 1)
-    assert float(parameter["Default"]) == pytest.approx(0.93)
+    metadata = json.loads(
+        (Path(__file__).resolve().parents[2] / "model" / "artifacts" / "metadata.json").read_text()
+    )
+    assert float(parameter["Default"]) == pytest.approx(metadata["calibration"]["threshold"])
 
 
 def test_log_retention_allows_only_cloudwatch_values(template: dict[str, Any]) -> None:

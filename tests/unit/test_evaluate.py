@@ -195,15 +195,23 @@ def test_the_report_carries_the_accuracy_interval() -> None:
     assert report.to_dict()["accuracy_95"] == [0.8882, 0.9785]
 
 
-def test_decided_share_and_errors_at_the_workflow_default(answers_dir: Path) -> None:
-    # Given a model whose every answer the test wrote, and metadata without a calibration
+def test_without_a_calibration_the_threshold_is_the_workflow_default(answers_dir: Path) -> None:
+    # Given a model whose metadata has no calibration / When evaluated without --threshold
     report = evaluate_directory(answers_dir, FakeModel())
-    # Then the threshold is the workflow's (the filter step's) default, 0.93
+    # Then the threshold is the workflow's (the filter step's) default, and the report says so
     decided = report.at_threshold
     assert decided is not None
     assert decided.threshold == DEFAULT_CONFIDENCE_THRESHOLD == FilterSettings().confidence_threshold
     assert report.threshold_source == THRESHOLD_WORKFLOW_DEFAULT
-    # and 6 of 10 are decided (.99 .97 .93 .99 .95 .94; 0.93 itself counts), one of them wrong (.94)
+    assert report.to_dict()["at_threshold"]["source"] == THRESHOLD_WORKFLOW_DEFAULT
+
+
+def test_decided_share_and_errors_at_a_threshold(answers_dir: Path) -> None:
+    # Given a model whose every answer the test wrote / When evaluated at 0.93 (the course's threshold)
+    report = evaluate_directory(answers_dir, FakeModel(), threshold=0.93)
+    decided = report.at_threshold
+    assert decided is not None
+    # Then 6 of 10 are decided (.99 .97 .93 .99 .95 .94; 0.93 itself counts), one of them wrong (.94)
     assert report.accuracy == pytest.approx(0.7)
     assert report.confusion == [[4, 1], [2, 3]]
     assert (decided.n, decided.decided, decided.errors) == (10, 6, 1)
@@ -212,18 +220,18 @@ def test_decided_share_and_errors_at_the_workflow_default(answers_dir: Path) -> 
     assert figures["error_rate_among_decided"] == pytest.approx(0.1667)
     assert figures["error_rate_95"] == [round(bound, 4) for bound in wilson_interval(1, 6)]
     assert figures["error_rate_95"] == [0.0301, 0.5635]
-    assert figures["source"] == THRESHOLD_WORKFLOW_DEFAULT
+    assert figures["source"] == THRESHOLD_GIVEN
 
 
 def test_the_threshold_figures_are_rendered(answers_dir: Path) -> None:
-    # Given the ten answers at the workflow's default threshold / When rendered for the terminal
-    report = evaluate_directory(answers_dir, FakeModel())
+    # Given the ten answers at 0.93 / When rendered for the terminal
+    report = evaluate_directory(answers_dir, FakeModel(), threshold=0.93)
     console = Console(width=200, record=True)
     render_report(report, console)
     text = console.export_text()
     # Then the figures of the report, as numbers a reader can check
     assert "accuracy 0.7000 (7/10), 95 % CI 0.3968–0.8922" in text
-    assert "At threshold 0.93 (workflow default): 6/10 decided (60.0%), 4 to review" in text
+    assert "At threshold 0.93 (given): 6/10 decided (60.0%), 4 to review" in text
     assert "error rate among the decided: 1/6 = 16.67% (95 % CI 3.01%–56.35%)" in text
     assert "expected calibration error (ECE)" in text
 
@@ -571,7 +579,7 @@ def test_evaluate_prints_tables(labelled_dir: Path) -> None:
     assert "precision" in result.stdout
     assert "Confusion" in result.stdout
     assert "95 % CI" in result.stdout
-    assert "At threshold 0.93 (workflow default)" in result.stdout
+    assert f"At threshold {DEFAULT_CONFIDENCE_THRESHOLD:.4g} (workflow default)" in result.stdout
     assert "/6 decided" in result.stdout
     assert "error rate among the decided" in result.stdout
     assert "expected calibration error (ECE)" in result.stdout

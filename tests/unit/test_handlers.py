@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness.lambda_runtime import LocalFunction
 from harness.workflow import LocalWorkflow
+from scones_common.constants import DEFAULT_CONFIDENCE_THRESHOLD
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -34,7 +35,7 @@ def test_filter_passes_a_confident_image_on(stub_workflow: LocalWorkflow) -> Non
         "FilterInferencesFunction", event("filter_inferences.json")
     )
     assert error is None, payload
-    assert payload["threshold"] == 0.93
+    assert payload["threshold"] == DEFAULT_CONFIDENCE_THRESHOLD
 
 
 def test_filter_raises_the_named_error_below_threshold(stub_workflow: LocalWorkflow) -> None:
@@ -42,7 +43,8 @@ def test_filter_raises_the_named_error_below_threshold(stub_workflow: LocalWorkf
     payload, error = stub_workflow.invoke_function("filter_inferences", unsure)
     assert error == "Unhandled"
     assert payload["errorType"] == "ThresholdConfidenceNotMetError"
-    assert "0.5000" in payload["errorMessage"] and "0.9300" in payload["errorMessage"]
+    assert "0.5000" in payload["errorMessage"]
+    assert f"{DEFAULT_CONFIDENCE_THRESHOLD:.4f}" in payload["errorMessage"]
 
 
 def test_handlers_log_json_with_the_image_as_correlation_id(
