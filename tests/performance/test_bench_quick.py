@@ -19,7 +19,7 @@ ROWS = (
     "batch throughput, 20 images",
     "batch throughput, Distributed Map, 20 images, MaxConcurrency 10",
     "batch throughput, Distributed Map, 20 images, MaxConcurrency 1",
-    "model inference, predict() incl. decode",
+    "model inference, predict() incl. decode,",  # one row per image set (CIFAR, and photos when here)
     "model artifact",
     *(f"package: {name}" for name in FUNCTIONS),
     "package: layer",

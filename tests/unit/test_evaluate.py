@@ -527,9 +527,9 @@ def test_validation_split_reproduces_the_metadata_accuracy(tmp_path: Path) -> No
     assert report.accuracy == pytest.approx(recorded)
 
 
-def test_validation_split_from_a_missing_data_dir_is_an_input_error(
-    tmp_path: Path, model: ImageClassifierModel
-) -> None:
+@needs_shared_data
+def test_validation_split_from_a_missing_data_dir_is_an_input_error(tmp_path: Path) -> None:
+    model, _ = model_with_a_validation_split(tmp_path)
     with pytest.raises(EvaluationInputError, match="does not exist"):
         evaluate_validation_split(model, tmp_path / "missing")
 
@@ -565,8 +565,10 @@ def test_evaluate_json_prints_one_object(labelled_dir: Path, tmp_path: Path) -> 
     # the new figures are consistent with the old ones
     assert payload["correct"] == round(payload["accuracy"] * 6)
     assert payload["accuracy_95"] == [round(bound, 4) for bound in wilson_interval(payload["correct"], 6)]
-    assert payload["at_threshold"]["threshold"] == DEFAULT_CONFIDENCE_THRESHOLD
-    assert payload["at_threshold"]["source"] == THRESHOLD_WORKFLOW_DEFAULT
+    # the default model carries its own threshold, fitted with it (the workflow's default is that one)
+    calibrated = ImageClassifierModel.load().metadata["calibration"]["threshold"]
+    assert payload["at_threshold"]["threshold"] == calibrated == DEFAULT_CONFIDENCE_THRESHOLD
+    assert payload["at_threshold"]["source"] == THRESHOLD_CALIBRATED
     assert payload["at_threshold"]["n"] == 6
     assert payload["calibration"]["n"] == 6 and len(payload["calibration"]["bins"]) == 10
     assert 0.0 <= payload["calibration"]["ece"] <= 1.0
@@ -579,7 +581,7 @@ def test_evaluate_prints_tables(labelled_dir: Path) -> None:
     assert "precision" in result.stdout
     assert "Confusion" in result.stdout
     assert "95 % CI" in result.stdout
-    assert f"At threshold {DEFAULT_CONFIDENCE_THRESHOLD:.4g} (workflow default)" in result.stdout
+    assert f"At threshold {DEFAULT_CONFIDENCE_THRESHOLD:.4g} (metadata.json calibration)" in result.stdout
     assert "/6 decided" in result.stdout
     assert "error rate among the decided" in result.stdout
     assert "expected calibration error (ECE)" in result.stdout
