@@ -22,6 +22,7 @@ RECIPES: dict[str, Recipe] = {
     "lite0-128": Recipe(resolution=128, epochs=15),
     "lite0-160": Recipe(resolution=160, epochs=15),
     "lite0-128-lr3": Recipe(resolution=128, epochs=15, lr=3e-4),
+    "lite1-128": Recipe(backbone="lite1", resolution=128, epochs=15),
 }
 
 
