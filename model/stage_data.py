@@ -111,14 +111,15 @@ def require_bucket(s3: Any, bucket: str) -> None:
             raise BucketNotFoundError(
                 f"S3 bucket {bucket!r} is not accessible with these credentials"
             ) from exc
-        raise UploadError(f"cannot check S3 bucket {bucket!r}: {_client_error_text(exc)}") from exc
+        raise UploadError(f"cannot check S3 bucket {bucket!r}: {client_error_text(exc)}") from exc
     except (NoCredentialsError, PartialCredentialsError) as exc:
         raise MissingCredentialsError(f"no usable AWS credentials: {exc}") from exc
     except NoRegionError as exc:
         raise MissingRegionError("no AWS region: pass --region or set AWS_REGION") from exc
 
 
-def _client_error_text(exc: ClientError) -> str:
+def client_error_text(exc: ClientError) -> str:
+    """`Code: Message` of an AWS error, the one line the model commands print."""
     error = exc.response.get("Error", {})
     return f"{error.get('Code', 'Error')}: {error.get('Message', exc)}"
 
@@ -429,7 +430,7 @@ def upload_staged(
     try:
         existing = _existing_objects(s3, bucket, prefix)
     except ClientError as exc:
-        raise UploadError(f"cannot list s3://{bucket}/{prefix}: {_client_error_text(exc)}") from exc
+        raise UploadError(f"cannot list s3://{bucket}/{prefix}: {client_error_text(exc)}") from exc
     report = UploadReport()
     pending: list[tuple[Path, str, str]] = []
     for path, key, content_type in _planned_uploads(staged, prefix):
@@ -455,7 +456,7 @@ def upload_staged(
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code == "NoSuchBucket":
             raise BucketNotFoundError(f"S3 bucket {bucket!r} does not exist") from exc
-        raise UploadError(f"upload to s3://{bucket}/ failed: {_client_error_text(exc)}") from exc
+        raise UploadError(f"upload to s3://{bucket}/ failed: {client_error_text(exc)}") from exc
     except (NoCredentialsError, PartialCredentialsError) as exc:
         raise MissingCredentialsError(f"no usable AWS credentials: {exc}") from exc
     except BotoCoreError as exc:

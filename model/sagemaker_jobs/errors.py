@@ -9,6 +9,7 @@ import pydantic
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from model.stage_data import AwsSetupError, MissingCredentialsError, MissingRegionError
+from model.stage_data import client_error_text as error_text
 from scones_common.exceptions import SconesError
 
 
@@ -30,11 +31,6 @@ class MissingRoleError(AwsSetupError):
 
 class SdkNotInstalledError(AwsSetupError):
     """The command needs the SageMaker Python SDK (the `sagemaker` extra), which is not installed."""
-
-
-def error_text(exc: ClientError) -> str:
-    error = exc.response.get("Error", {})
-    return f"{error.get('Code', 'Error')}: {error.get('Message', exc)}"
 
 
 def is_not_found(exc: ClientError) -> bool:

@@ -26,7 +26,7 @@ from model.evaluate import DEFAULT_DATA_DIR
 from model.metrics import decided_at, wilson_interval
 from model.training.calibration import choose_threshold, fit_temperature, softmax
 from model.training.data import LabelledPixels, load_labelled, stratified_folds
-from model.training.loop import Recipe, fit, predict_logits
+from model.training.loop import Recipe, fit, predict_views
 from model.training.recipes import RECIPES
 
 DEFAULT_FOLDS = 5
@@ -56,12 +56,13 @@ def run(
         network = fit(data.images[kept], data.labels[kept], classes, recipe, seed=seed + k, threads=threads)
         seconds = time.perf_counter() - started
         row: dict[str, Any] = {"fold": k, "n": len(held), "training_seconds": round(seconds, 1)}
-        for mode, mirror in (("plain", False), ("mirror", True)):
-            logits = predict_logits(network, data.images[held], mirror)
+        held_views = predict_views(network, data.images[held])
+        check_views = predict_views(network, check.images) if check is not None else {}
+        for mode, logits in held_views.items():
             oof[mode][held] = logits
             row[f"accuracy_{mode}"] = round(float((logits.argmax(1) == data.labels[held]).mean()), 4)
             if check is not None:
-                check_out = predict_logits(network, check.images, mirror)
+                check_out = check_views[mode]
                 check_logits[mode].append(check_out.round(5).tolist())
                 row[f"check_accuracy_{mode}"] = round(float((check_out.argmax(1) == check.labels).mean()), 4)
         per_fold.append(row)

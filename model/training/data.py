@@ -31,11 +31,16 @@ class LabelledPixels:
     labels: np.ndarray  # int64 N
     names: list[str]  # relative file names, e.g. "bicycle/bicycle_s_000017.png"
     class_names: list[str]
+    sources: list[LabelledImage]  # the files, as listed
 
     def take(self, indices: np.ndarray | Sequence[int]) -> LabelledPixels:
         index = np.asarray(indices, dtype=np.int64)
         return LabelledPixels(
-            self.images[index], self.labels[index], [self.names[i] for i in index], self.class_names
+            self.images[index],
+            self.labels[index],
+            [self.names[i] for i in index],
+            self.class_names,
+            [self.sources[i] for i in index],
         )
 
 
@@ -65,7 +70,8 @@ def load_labelled(
     listed = limit_per_class(list_labelled_images(root, class_names), limit)
     names = list(class_names) if class_names is not None else sorted({image.label for image in listed})
     labels = np.array([names.index(image.label) for image in listed], dtype=np.int64)
-    return LabelledPixels(load_pixels(listed), labels, [image.relative_name(root) for image in listed], names)
+    relative = [image.relative_name(root) for image in listed]
+    return LabelledPixels(load_pixels(listed), labels, relative, names, listed)
 
 
 def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:

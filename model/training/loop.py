@@ -88,14 +88,15 @@ def fit(
 
 
 @torch.no_grad()
-def predict_logits(network: nn.Module, images: np.ndarray, mirror: bool, chunk: int = 100) -> np.ndarray:
-    """Logits of uint8 NHWC images at the server's input size (averaged with the mirror's if asked)."""
+def predict_views(network: nn.Module, images: np.ndarray, chunk: int = 100) -> dict[str, np.ndarray]:
+    """Logits of uint8 NHWC images at the server's input size: "plain", and "mirror" (the mean of the
+    image's and its mirror image's, as `network.Served` averages them)."""
     network.eval()
-    out = []
+    plain, mirrored = [], []
     for start in range(0, len(images), chunk):
         x = to_unit_tensor(images[start : start + chunk]) * 2 - 1
-        logits = network(x)
-        if mirror:
-            logits = (logits + network(x.flip(3))) / 2
-        out.append(logits)
-    return torch.cat(out).numpy().astype(np.float64) if out else np.zeros((0, 0))
+        plain.append(network(x))
+        mirrored.append(network(x.flip(3)))
+    alone = torch.cat(plain).numpy().astype(np.float64)
+    flipped = torch.cat(mirrored).numpy().astype(np.float64)
+    return {"plain": alone, "mirror": (alone + flipped) / 2}

@@ -20,9 +20,9 @@ import torch
 from tqdm import tqdm
 
 from model import inference
-from model.evaluate import data_digest, evaluate_validation_split, list_labelled_images, names_digest
+from model.evaluate import data_digest, evaluate_validation_split, names_digest
 from model.inference import MODEL_FILE, ImageClassifierModel
-from model.training.data import INPUT_SIZE, LabelledPixels, limit_per_class, load_labelled, stratified_split
+from model.training.data import INPUT_SIZE, LabelledPixels, load_labelled, stratified_split
 from model.training.export import (
     INPUT_NAME,
     OPSET,
@@ -133,12 +133,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
     sample = train_set.images[:16].transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0
     parity = check_parity(served, model_path, np.ascontiguousarray(sample, dtype=np.float32))
 
-    listed = limit_per_class(list_labelled_images(config.data_dir), config.limit_per_class)
     metadata = build_metadata(
         config, data, train_set, val_set, calibration, training_seconds, served, model_path
     )
     metadata["export"]["parity_max_difference"] = float(f"{parity:.3g}")
-    metadata["training"]["data_digest"] = data_digest(listed, config.data_dir)
+    metadata["training"]["data_digest"] = data_digest(data.sources, config.data_dir)
     write_metadata(config.model_dir, metadata)
     if val_set.names:
         # The reported accuracy is the served artifact's (ONNX through the inference path), so

@@ -213,7 +213,8 @@ def test_the_clean_interpreter_serves_only_what_the_archive_and_requirements_bri
     assert modules["model.inference"] == f"{code_dir}/model/inference.py"
     assert modules["scones_common.images"] == f"{code_dir}/scones_common/images.py"
     assert modules["numpy"].startswith(site_dir) and modules["onnxruntime"].startswith(site_dir)
-    assert not any("site-packages" in entry or "/work/" in entry for entry in container["sys_path"][1:-2])
+    repository = str(Path(__file__).resolve().parents[2])
+    assert not any("site-packages" in entry or repository in entry for entry in container["sys_path"][1:-2])
     requirements = (container_env["model_dir"] / "code" / "requirements.txt").read_text().split()
     assert sorted(f"{name}=={v}" for name, v in container["versions"].items()) == requirements
     # The handler's errors are the toolkit's own, so the toolkit answers with their status
