@@ -28,6 +28,7 @@ class Recipe:
     weight_decay: float = 0.02
     label_smoothing: float = 0.1
     dropout: float = 0.2
+    cutmix_probability: float = 0.0  # share of batches where a pasted box from another image mixes labels
     augmentation: Augmentation = field(default_factory=Augmentation)
 
 
@@ -76,7 +77,13 @@ def fit(
                 continue  # BatchNorm needs two images; happens only with tiny smoke-test sets
             inputs = augment(images[batch.numpy()], recipe.resolution, recipe.augmentation, generator, rng)
             inputs = (inputs * 2 - 1).contiguous(memory_format=torch.channels_last)
-            loss = loss_fn(network(inputs), targets_all[batch])
+            targets = targets_all[batch]
+            if rng.random() < recipe.cutmix_probability:
+                inputs, partner, kept = cutmix(inputs, rng)
+                outputs = network(inputs)
+                loss = kept * loss_fn(outputs, targets) + (1 - kept) * loss_fn(outputs, targets[partner])
+            else:
+                loss = loss_fn(network(inputs), targets)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -85,6 +92,20 @@ def fit(
         if progress is not None:
             progress(epoch, total / len(labels), time.perf_counter() - started)
     return network.eval()
+
+
+def cutmix(inputs: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """CutMix (Yun et al., 2019): a box of each image replaced by the same box of a partner image in the
+    batch; returns the mixed batch, the partner indices and the share of each image kept (the weight
+    of its own label). Teaches the network to use the whole frame, not one telltale part."""
+    n, _, height, width = inputs.shape
+    share = float(rng.beta(1.0, 1.0))  # share of the area to replace
+    box_h, box_w = round(height * math.sqrt(share)), round(width * math.sqrt(share))
+    top, left = int(rng.integers(0, height - box_h + 1)), int(rng.integers(0, width - box_w + 1))
+    partner = torch.from_numpy(rng.permutation(n))
+    mixed = inputs.clone()
+    mixed[:, :, top : top + box_h, left : left + box_w] = inputs[partner, :, top : top + box_h, left : left + box_w]
+    return mixed, partner, 1.0 - box_h * box_w / (height * width)
 
 
 @torch.no_grad()

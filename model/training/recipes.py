@@ -23,6 +23,8 @@ RECIPES: dict[str, Recipe] = {
     "lite0-160": Recipe(resolution=160, epochs=15),
     "lite0-128-lr3": Recipe(resolution=128, epochs=15, lr=3e-4),
     "lite1-128": Recipe(backbone="lite1", resolution=128, epochs=15),
+    "lite0-128-e25": Recipe(resolution=128, epochs=25),
+    "lite0-128-cutmix": Recipe(resolution=128, epochs=20, cutmix_probability=0.5),
 }
 
 
