@@ -50,7 +50,7 @@ bench-model: install  ## inference latency and throughput of the default model
 	$(BIN)/python -m model.bench_model
 
 fuzz: install  ## a longer fuzz run of the image decoding path (FUZZ_SECONDS, default 300)
-	$(BIN)/python -m harness.fuzz --seconds $(or $(FUZZ_SECONDS),300)
+	$(BIN)/python -m tests.fuzz --seconds $(or $(FUZZ_SECONDS),300)
 
 reliability: install  ## every catalogued bad input and fault through the local workflow
 	$(BIN)/scones reliability

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from harness.template import PROJECT_ROOT, REGION, FunctionSpec, Stack
+from harness.local.template import PROJECT_ROOT, REGION, FunctionSpec, Stack
 
 CHILD = Path(__file__).with_name("cold_child.py")
 BARE_HANDLER = Path(__file__).with_name("bare_handler.py")

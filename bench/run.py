@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 
 from bench.cold_start import BARE, ColdStart, measure_cold_starts
-from harness.batch import run_batch as run_distributed_map
-from harness.lambda_runtime import InvocationResult, LocalFunction
+from harness.local.lambda_runtime import InvocationResult, LocalFunction
+from harness.local.template import PROJECT_ROOT, Stack, read_stack
+from harness.local.workflow import LocalWorkflow
+from harness.ops.batch import run_batch as run_distributed_map
 from harness.samples import bundled_images
-from harness.template import PROJECT_ROOT, Stack, read_stack
-from harness.workflow import LocalWorkflow
 from model.bench_model import (
     cycle_calls,
     latency_sets,

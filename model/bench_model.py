@@ -75,9 +75,9 @@ def as_delivered(uploads: list[bytes]) -> list[bytes]:
     """What serialize_image_data hands the endpoint for each upload (the workflow's own code)."""
     import base64
 
-    from scones_common.adapters import StoredImage
     from scones_common.logic.serialize import serialize_image
     from scones_common.models import ImageRef
+    from scones_common.ports import StoredImage
     from scones_common.settings import SerializeSettings
 
     class Uploaded:

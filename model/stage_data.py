@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import boto3
 import numpy as np
 from botocore.exceptions import (
     BotoCoreError,
@@ -29,7 +28,14 @@ from botocore.exceptions import (
 from PIL import Image
 from tqdm import tqdm
 
-from scones_common.exceptions import SconesError
+from harness.aws import (
+    AwsSetupError,
+    MissingCredentialsError,
+    MissingRegionError,
+    aws_session,
+    client_error_text,
+)
+from harness.errors import ToolError
 
 CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 # MD5 of the official tarball, as published with torchvision's CIFAR100 dataset class.
@@ -48,7 +54,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 # --- Errors -------------------------------------------------------------------------------------
 
 
-class StagingError(SconesError):
+class StagingError(ToolError):
     """Staging the data set failed; the message is one line meant for the person at the terminal."""
 
 
@@ -68,35 +74,11 @@ class UploadError(StagingError):
     """S3 refused an upload for a reason other than a missing bucket or credentials."""
 
 
-class AwsSetupError(SconesError):
-    """Something the AWS account or the local configuration lacks: region, credentials, bucket, role."""
-
-
-class MissingRegionError(AwsSetupError):
-    """No AWS region was given (--region, AWS_REGION, AWS_DEFAULT_REGION or the AWS config file)."""
-
-
-class MissingCredentialsError(AwsSetupError):
-    """boto3 found no AWS credentials."""
-
-
 class BucketNotFoundError(AwsSetupError):
     """The S3 bucket does not exist (or this account may not see it)."""
 
 
 # --- AWS session helpers (shared with model.sagemaker_jobs) ------------------------------------------
-
-
-def aws_session(region: str | None) -> boto3.session.Session:
-    """A boto3 session in `region` (or the configured default); MissingRegionError when there is none."""
-    session = boto3.session.Session(region_name=region) if region else boto3.session.Session()
-    if not session.region_name:
-        raise MissingRegionError("no AWS region: pass --region or set AWS_REGION (or AWS_DEFAULT_REGION)")
-    if session.get_credentials() is None:
-        raise MissingCredentialsError(
-            "no AWS credentials: configure a profile (aws configure / AWS_PROFILE) or set AWS_ACCESS_KEY_ID"
-        )
-    return session
 
 
 def require_bucket(s3: Any, bucket: str) -> None:
@@ -116,12 +98,6 @@ def require_bucket(s3: Any, bucket: str) -> None:
         raise MissingCredentialsError(f"no usable AWS credentials: {exc}") from exc
     except NoRegionError as exc:
         raise MissingRegionError("no AWS region: pass --region or set AWS_REGION") from exc
-
-
-def client_error_text(exc: ClientError) -> str:
-    """`Code: Message` of an AWS error, the one line the model commands print."""
-    error = exc.response.get("Error", {})
-    return f"{error.get('Code', 'Error')}: {error.get('Message', exc)}"
 
 
 # --- Reading the tarball ------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from scones_common.adapters import parse_probabilities
 from scones_common.exceptions import InvalidModelOutputError
+from scones_common.formats import parse_probabilities
 
 DEFAULT_PREFIX = "data_capture"
 DEFAULT_CLASS_NAMES = ("bicycle", "motorcycle")  # the model's order, as CLASS_NAMES in template.yaml

@@ -8,7 +8,7 @@ from pathlib import Path
 import botocore.handlers
 import pytest
 
-from harness.workflow import LocalWorkflow
+from harness.local.workflow import LocalWorkflow
 from tests.helpers import StubModel, moto_describe_fix
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 Hypothesis mutates real seed images (bit flips, byte overwrites, truncation, chunk splicing) and feeds
 them to the serialize step's decoder and to the model server. Anything but the two named errors is a
-crash. Run: `make fuzz` (FUZZ_SECONDS=300 by default) or `python -m harness.fuzz --seconds 60`.
+crash. Run: `make fuzz` (FUZZ_SECONDS=300 by default) or `python -m tests.fuzz --seconds 60`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Test helpers: a stub endpoint model and image builders."""
+"""Test helpers: where things are, a stub endpoint model, image builders and template lookups."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# ../shared beside the project: the real data, absent on machines without it (tests skip).
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 
 class StubModel:
@@ -109,3 +113,8 @@ def received(workflow: Any, url: str) -> list[dict[str, Any]]:
         for message in messages:
             workflow.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return bodies
+
+
+def props_of(resources: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    """A template resource's Properties, by logical id."""
+    return resources[logical_id]["Properties"]

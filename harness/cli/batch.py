@@ -9,10 +9,11 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.batch import BatchSummary, run_batch
-from harness.cli import TargetOptions, _console, fresh_prefix, target_options
-from harness.template import BATCH_STATE_MACHINE_NAME
-from harness.workflow import WorkflowTarget
+from harness.cli.console import console
+from harness.cli.errors import one_line_errors
+from harness.cli.options import TargetOptions, fresh_prefix, target_options
+from harness.ops.batch import BatchRun, run_batch
+from harness.ops.execution import BATCH_STATE_MACHINE_NAME, WorkflowTarget
 
 
 def upload_directory(workflow: WorkflowTarget, directory: Path, prefix: str) -> int:
@@ -23,7 +24,7 @@ def upload_directory(workflow: WorkflowTarget, directory: Path, prefix: str) -> 
     return len(files)
 
 
-def render_summary(batch: BatchSummary) -> Table:
+def render_summary(batch: BatchRun) -> Table:
     table = Table()
     table.add_column("outcome")
     table.add_column("detail")
@@ -54,6 +55,7 @@ def render_summary(batch: BatchSummary) -> Table:
     help="Local: override BatchMaxConcurrency.",
 )
 @target_options
+@one_line_errors
 def batch_command(source: str, as_json: bool, max_concurrency: int | None, target: TargetOptions) -> None:
     """Classify a whole directory (uploaded under batch/<id>/) or an existing prefix of the bucket
     (s3://BUCKET/PREFIX or PREFIX) with the batch state machine: one Distributed Map, one summary.
@@ -84,7 +86,7 @@ def batch_command(source: str, as_json: bool, max_concurrency: int | None, targe
         else:
             with Progress(
                 TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=_console(), transient=True,
+                console=console(), transient=True,
             ) as bar:  # fmt: skip
                 task = bar.add_task("batch", total=None)
                 batch = run_batch(
@@ -106,11 +108,11 @@ def batch_command(source: str, as_json: bool, max_concurrency: int | None, targe
         }
         click.echo(json.dumps(record))
     else:
-        console = _console()
+        out = console()
         if batch.summary:
-            console.print(f"batch {batch.prefix}: {batch.objects} objects")
-            console.print(render_summary(batch))
-        console.print(
+            out.print(f"batch {batch.prefix}: {batch.objects} objects")
+            out.print(render_summary(batch))
+        out.print(
             f"{batch.status}: {batch.objects} objects in {batch.seconds:.1f} s "
             f"({batch.images_per_second:.1f} objects/s). Results: {batch.summary.get('manifest', '-')}"
             + (f"\n{batch.execution.error}: {batch.execution.message}" if batch.status != "SUCCEEDED" else "")

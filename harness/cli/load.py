@@ -10,8 +10,10 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.cli import IMAGE_SUFFIXES, TargetOptions, _console, fresh_prefix, target_options
-from harness.load import DEFAULT_MAX_START_RATE, LoadRateError, LoadReport, run_load
+from harness.cli.console import console
+from harness.cli.errors import one_line_errors
+from harness.cli.options import IMAGE_SUFFIXES, TargetOptions, fresh_prefix, target_options
+from harness.ops.load import DEFAULT_MAX_START_RATE, LoadReport, run_load
 from harness.samples import demo_samples
 
 
@@ -72,6 +74,7 @@ def render_report(report: LoadReport) -> Table:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @target_options
+@one_line_errors
 def load_command(
     rate: float,
     duration: float,
@@ -103,29 +106,26 @@ def load_command(
             # Local polls are moto calls competing with the executions for the GIL: fewer of them.
             describe_per_second=10.0 if target.local else 20.0,
         )
-        try:
-            if as_json:
-                report = run()
-            else:
-                with Progress(
-                    TextColumn("load"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("finished {task.fields[done]}"), TimeElapsedColumn(),
-                    console=_console(), transient=True,
-                ) as bar:  # fmt: skip
-                    task = bar.add_task("load", total=int(rate * duration), done=0)
+        if as_json:
+            report = run()
+        else:
+            with Progress(
+                TextColumn("load"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("finished {task.fields[done]}"), TimeElapsedColumn(),
+                console=console(), transient=True,
+            ) as bar:  # fmt: skip
+                task = bar.add_task("load", total=int(rate * duration), done=0)
 
-                    def show(started: int, done: int, planned: int) -> None:
-                        bar.update(task, completed=started, total=planned, done=done)
+                def show(started: int, done: int, planned: int) -> None:
+                    bar.update(task, completed=started, total=planned, done=done)
 
-                    report = run(progress=show)
-        except LoadRateError as exc:
-            raise click.UsageError(str(exc)) from None
+                report = run(progress=show)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     else:
-        console = _console()
-        console.print(f"scones load on {report.target}: {report.rate:g}/s for {report.duration:g} s")
-        console.print(render_report(report))
+        out = console()
+        out.print(f"scones load on {report.target}: {report.rate:g}/s for {report.duration:g} s")
+        out.print(render_report(report))
     if report.start_errors or report.outcomes.get("NOT_FINISHED"):
         raise SystemExit(1)
 

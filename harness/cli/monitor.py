@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -9,11 +10,16 @@ from pathlib import Path
 import boto3
 import click
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
 from rich.table import Table
 
+from harness.cli.console import console
+from harness.cli.errors import one_line_errors
+from harness.cli.options import region_option
+from harness.errors import MissingExtraError
+from monitor.gallery import GALLERY_SIZE
+from monitor.html_report import write_report
 from monitor.read import DEFAULT_PREFIX, Capture, read_capture
-from monitor.report import DEFAULT_THRESHOLD, GALLERY_SIZE, Summary, summarize, summary_rows, write_report
+from monitor.summary import DEFAULT_THRESHOLD, Summary, summarize, summary_rows
 
 DEFAULT_OUT = Path(".scones") / "monitor"
 DEMO_LOG_DIR = Path(".scones") / "logs"
@@ -23,8 +29,8 @@ def demo_capture(
     threshold: float, repeat: int = 1, endpoint_name: str | None = None, log_dir: Path = DEMO_LOG_DIR
 ) -> Capture:
     """The bundled samples through the local workflow, then its data capture read back from moto's S3."""
+    from harness.local.workflow import LocalWorkflow, load_model
     from harness.samples import demo_samples
-    from harness.workflow import LocalWorkflow, load_model
 
     samples = demo_samples()
     with LocalWorkflow(threshold=threshold, log_dir=log_dir, model=load_model()) as workflow:
@@ -35,11 +41,6 @@ def demo_capture(
         workflow.capture.flush()
         # Read before the workflow closes: moto's bucket goes with it.
         return read_capture(workflow.s3, workflow.bucket, workflow.capture.prefix, endpoint_name)
-
-
-def _console() -> Console:
-    width = None if sys.stdout.isatty() else 160
-    return Console(file=sys.stdout, highlight=False, width=width)
 
 
 def summary_table(summary: Summary) -> Table:
@@ -75,7 +76,7 @@ def summary_table(summary: Summary) -> Table:
     help="Read the capture of this deployed stack's endpoint from its bucket (or --bucket), "
     "with its threshold.",
 )
-@click.option("--region", default=None, help="With --stack: the stack's region.")
+@region_option
 @click.option(
     "--out",
     "out_dir",
@@ -101,6 +102,7 @@ def summary_table(summary: Summary) -> Table:
 @click.option(
     "--gallery", "gallery_size", type=click.IntRange(0, 100), default=GALLERY_SIZE, show_default=True
 )
+@one_line_errors
 def monitor_command(
     bucket: str | None,
     prefix: str,
@@ -125,9 +127,11 @@ def monitor_command(
             "give --stack NAME or --bucket BUCKET to read a deployed endpoint's capture, or --demo to "
             "capture the bundled samples locally (no AWS account needed)"
         )
+    if importlib.util.find_spec("matplotlib") is None:  # before reading the capture, which can be long
+        raise MissingExtraError("the monitor's charts need matplotlib: pip install -e '.[monitor]'")
     session = boto3.Session(region_name=region)
     if stack_name is not None:
-        from harness.deployed import DeployedStackError, StackOutputs
+        from harness.ops.deployed import DeployedStackError, StackOutputs
 
         try:
             outputs = StackOutputs.read(session.client("cloudformation"), stack_name)
@@ -164,7 +168,7 @@ def monitor_command(
         record["charts"] = {name: str(path) for name, path in files.charts.items()}
         click.echo(json.dumps(record))
         return
-    console = _console()
-    console.print(f"scones monitor: {summary.records:,} captured inferences from {summary.source}")
-    console.print(summary_table(summary))
-    console.print(f"report: {files.html}  (charts: {', '.join(str(p) for p in files.charts.values())})")
+    out = console()
+    out.print(f"scones monitor: {summary.records:,} captured inferences from {summary.source}")
+    out.print(summary_table(summary))
+    out.print(f"report: {files.html}  (charts: {', '.join(str(p) for p in files.charts.values())})")

@@ -12,8 +12,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.hooks import BaseEventHooks
 from botocore.response import StreamingBody
 
-from harness.endpoint import EndpointErrorResponse, LocalEndpoint
-from harness.lambda_runtime import LocalFunction, PayloadTooLargeError
+from harness.local.endpoint import EndpointErrorResponse, LocalEndpoint
+from harness.local.lambda_runtime import LocalFunction, PayloadTooLargeError
 
 _PARAMS_KEY = "scones_harness_params"
 
@@ -82,7 +82,8 @@ class AwsHooks:
         except PayloadTooLargeError as exc:
             return _error(413, "RequestEntityTooLargeException", str(exc))
         # A result over 256 KB is left to moto, which fails the state with States.DataLimitExceeded as
-        # AWS does (tests/integration/test_aws_limits.py); a Lambda error may not use the States. prefix.
+        # AWS does (tests/integration/harness/local/test_aws_limits.py); a Lambda error may not use the
+        # States. prefix.
         payload, function_error = result.payload, result.function_error
         for observer in self.lambda_observers:
             observer(function.spec.function_name, event, payload, function_error)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from harness.template import ACCOUNT_ID, REGION, Stack
+from harness.local.template import ACCOUNT_ID, REGION, Stack
 
 
 def matches(pattern: Any, event: Any) -> bool:

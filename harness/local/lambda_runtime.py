@@ -20,14 +20,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from harness.template import FunctionSpec
+from harness.local.process import local_process
+from harness.local.template import FunctionSpec
 
 # AWS Lambda quotas the workflow can run into.
 MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # request and response of a synchronous invoke
-MAX_STATE_PAYLOAD_BYTES = 256 * 1024  # a Step Functions state's input or output
 
 # Handlers share one process and Powertools' module-level state (the Metrics buffer): one invocation
-# at a time. Their environment (ThreadEnvironment) and stdout (_StdoutRouter) are per thread.
+# at a time. Their environment (ThreadEnvironment) and stdout (StdoutRouter) are per thread.
 _INVOKE_LOCK = threading.RLock()
 # The shared layer keeps per-process state (its Logger, bound to stdout and the service name at import):
 # each function gets its own copy of it, as its own process would. Powertools itself is shared; its
@@ -185,13 +185,14 @@ class ThreadEnvironment(MutableMapping[str, str]):
 
 
 def thread_environment() -> ThreadEnvironment:
-    """Install the thread-scoped os.environ once per process (os.getenv reads os.environ at call time)."""
-    if not isinstance(os.environ, ThreadEnvironment):
-        os.environ = ThreadEnvironment(os.environ)  # type: ignore[assignment]  # noqa: B003 (a wrapper, not a clear)
-    return os.environ  # type: ignore[return-value]
+    """The thread-scoped os.environ that `harness.local.process.local_process` installed."""
+    environ = os.environ
+    if not isinstance(environ, ThreadEnvironment):
+        raise RuntimeError("no thread-scoped environment: run functions inside local_process()")
+    return environ
 
 
-class _StdoutRouter(io.TextIOBase):
+class StdoutRouter(io.TextIOBase):
     """sys.stdout for the process: each thread's writes go to the sink it set, others to the terminal.
 
     A plain swap of sys.stdout would leak: a handler still running after its state timed out would
@@ -216,9 +217,11 @@ class _StdoutRouter(io.TextIOBase):
         return bool(getattr(self.fallback, "isatty", lambda: False)())
 
 
-def _router() -> _StdoutRouter:
-    if not isinstance(sys.stdout, _StdoutRouter):
-        sys.stdout = _StdoutRouter(sys.stdout)
+def _router() -> StdoutRouter:
+    """The router local_process installed; again if something has replaced sys.stdout since (pytest
+    swaps it between a test's phases). local_process unwraps whichever router is there at the end."""
+    if not isinstance(sys.stdout, StdoutRouter):
+        sys.stdout = StdoutRouter(sys.stdout)
     return sys.stdout
 
 
@@ -275,7 +278,7 @@ class LocalFunction:
         """Point the Powertools Logger's handler at this function's log.
 
         Powertools attaches one stdout handler to the stdlib logger named after the service, once per
-        process; the three functions share a service name, so here they share that handler, and the
+        process; the functions share a service name, so here they share that handler, and the
         stdout router sends each invocation's records to its own function's log.
         """
         service = self.environment.get("POWERTOOLS_SERVICE_NAME", "service_undefined")
@@ -288,7 +291,12 @@ class LocalFunction:
         request_bytes = len(json.dumps(event).encode())
         if request_bytes > MAX_SYNC_PAYLOAD_BYTES:
             raise PayloadTooLargeError(request_bytes)
-        with _INVOKE_LOCK, thread_environment().scoped(self.environment), _stdout_to(self._sink):
+        with (
+            local_process(),
+            _INVOKE_LOCK,
+            thread_environment().scoped(self.environment),
+            _stdout_to(self._sink),
+        ):
             self._route_service_logger()
             started = time.perf_counter()
             context = LambdaContext(

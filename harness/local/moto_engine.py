@@ -1,52 +1,53 @@
 """Where moto's Step Functions engine differs from AWS in ways the harness must correct.
 
-Installed once per process by LocalWorkflow. Each function here names what AWS does and what moto
-5.2.5 does instead; none changes what a state machine or a handler sees beyond making it match AWS.
+Installed by LocalWorkflow (through harness.local.process) and taken out again when the last workflow
+closes: `install` returns the undo. Each function here names what AWS does and what moto 5.2.5 does
+instead; none changes what a state machine or a handler sees beyond making it match AWS.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 
+Undo = Callable[[], None]
 
-def install() -> None:
-    install_result_writer()
-    reuse_task_clients()
-    cache_json_paths()
+
+def install() -> list[Undo]:
+    """Apply every correction; returns what puts moto back as it was, in the order to call it."""
+    undo = [install_result_writer(), reuse_task_clients(), cache_json_paths()]
+    return undo[::-1]
 
 
 # -- JSONPath parsed once per path ----------------------------------------------------------------------
-_CACHING = False
-
-
-def cache_json_paths() -> None:
+def cache_json_paths() -> Undo:
     """Parse each JSONPath of the definition once, not at every evaluation.
 
     moto's `extract_json` calls jsonpath_ng's `parse` for every path it evaluates, and each call builds a
     new PLY parser: about a fifth of a local batch's CPU time (py-spy, 200 images). A parsed path is an
     immutable expression tree whose `find` does not change it, so the same one serves every evaluation.
     """
-    global _CACHING
-    if _CACHING:
-        return
     from moto.stepfunctions.parser.asl.utils import json_path
 
-    json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)
-    _CACHING = True
+    original = json_path.parse
+    json_path.parse = functools.lru_cache(maxsize=4096)(original)
+
+    def undo() -> None:
+        json_path.parse = original
+
+    return undo
 
 
 # -- one SDK client per service, as a long-running engine keeps ---------------------------------------
-_REUSING = False
-
-
-def reuse_task_clients() -> None:
+def reuse_task_clients() -> Undo:
     """Reuse the botocore client moto's interpreter creates for each Task instead of a new one each time.
 
     moto's `boto_client_for` builds a fresh boto3 client for every Lambda, S3, SQS or EventBridge task:
@@ -55,9 +56,6 @@ def reuse_task_clients() -> None:
     (default session, region, service) behaves the same. The default session is part of the key because
     each LocalWorkflow installs its hooks on a new one.
     """
-    global _REUSING
-    if _REUSING:
-        return
     import moto.stepfunctions.parser.asl.parse.asl_parser  # noqa: F401 (imports every task's module)
     from moto.stepfunctions.parser.asl.utils import boto_client
 
@@ -77,18 +75,24 @@ def reuse_task_clients() -> None:
             return client
 
     # Every module that imported the function holds its own reference to it.
-    for name, module in list(sys.modules.items()):
-        holds_it = getattr(module, "boto_client_for", None) is original
-        if name.startswith("moto.stepfunctions.parser") and holds_it:
-            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
-    _REUSING = True
+    holders = [
+        module
+        for name, module in list(sys.modules.items())
+        if name.startswith("moto.stepfunctions.parser")
+        and getattr(module, "boto_client_for", None) is original
+    ]
+    for module in holders:
+        module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+    def undo() -> None:
+        for module in holders:
+            module.boto_client_for = original  # type: ignore[attr-defined]
+
+    return undo
 
 
 # -- ResultWriter as AWS writes it --------------------------------------------------------------------
-_INSTALLED = False
-
-
-def install_result_writer() -> None:
+def install_result_writer() -> Undo:
     """Make moto's ResultWriter write the result files AWS writes, not only an empty manifest.
 
     moto 5.2.5 writes `<prefix>/<map run id>/manifest.json` with empty ResultFiles and drops the
@@ -98,14 +102,13 @@ def install_result_writer() -> None:
     them as it would in AWS. moto keeps a failed child's output but not its input or error: such an entry
     says Error "States.Runtime" (the processor catches every step's error, so none is expected).
     """
-    global _INSTALLED
-    if _INSTALLED:
-        return
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
         resource_eval_s3,
     )
 
-    original = resource_eval_s3.ResourceEvalS3._handle_put_object
+    evaluator = resource_eval_s3.ResourceEvalS3
+    as_defined = inspect.getattr_static(evaluator, "_handle_put_object")
+    original = evaluator._handle_put_object
 
     def handle_put_object(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
         outputs = list(env.stack[-2]) if len(env.stack) >= 2 and isinstance(env.stack[-2], list) else []
@@ -113,15 +116,19 @@ def install_result_writer() -> None:
         details = env.stack[-1]["ResultWriterDetails"]
         map_run = env.map_run_record_pool_manager.get_all()[-1]
         _write_result_files(
-            resource_eval_s3.ResourceEvalS3._get_s3_client(resource_runtime_part, state_credentials),
+            evaluator._get_s3_client(resource_runtime_part, state_credentials),
             details["Bucket"],
             details["Key"],
             map_run,
             outputs,
         )
 
-    resource_eval_s3.ResourceEvalS3._handle_put_object = staticmethod(handle_put_object)  # type: ignore[method-assign]
-    _INSTALLED = True
+    evaluator._handle_put_object = staticmethod(handle_put_object)  # type: ignore[method-assign]
+
+    def undo() -> None:
+        evaluator._handle_put_object = as_defined  # type: ignore[method-assign]
+
+    return undo
 
 
 def _write_result_files(s3: Any, bucket: str, manifest_key: str, map_run: Any, outputs: list[Any]) -> None:

@@ -9,46 +9,51 @@ from typing import Any
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from harness.ops.execution import MAIN_STATE_MACHINE_NAME
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
-LOCAL_STATE_MACHINE_NAME = "ImageClassificationStateMachine"
-# Locally every state machine is named after its logical id (the main one's is LOCAL_STATE_MACHINE_NAME).
-BATCH_STATE_MACHINE_NAME = "BatchClassificationStateMachine"
 
 
-class CfnTag:
-    """A CloudFormation short-form tag (!Ref, !Sub, !GetAtt...) kept as data."""
+class CfnLoader(yaml.SafeLoader):
+    """A safe YAML loader that reads CloudFormation short tags as their long JSON form.
 
-    def __init__(self, tag: str, value: Any) -> None:
-        self.tag = tag
-        self.value = value
-
-    def __repr__(self) -> str:
-        return f"CfnTag({self.tag!r}, {self.value!r})"
+    `!Ref X` becomes {"Ref": "X"}, `!GetAtt A.B` becomes {"Fn::GetAtt": ["A", "B"]} and any other
+    `!Name value` becomes {"Fn::Name": value}: what CloudFormation documents, whichever form was written.
+    """
 
 
-class _CfnLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> CfnTag:
+def _construct_cfn_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
     value: Any
     if isinstance(node, yaml.ScalarNode):
         value = loader.construct_scalar(node)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return CfnTag(tag_suffix, value)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:  # pragma: no cover - PyYAML has no other node kinds
+        raise yaml.constructor.ConstructorError(
+            None, None, f"unknown node for !{tag_suffix}", node.start_mark
+        )
+    if tag_suffix in ("Ref", "Condition"):
+        return {tag_suffix: value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        resource, _, attribute = value.partition(".")
+        return {"Fn::GetAtt": [resource, attribute]}
+    return {f"Fn::{tag_suffix}": value}
 
 
-_CfnLoader.add_multi_constructor("!", _construct_tag)
+CfnLoader.add_multi_constructor("!", _construct_cfn_tag)
+
+
+def load_cfn_yaml(text: str) -> dict[str, Any]:
+    """A CloudFormation template's YAML, short tags in their long form."""
+    return yaml.load(text, Loader=CfnLoader)
 
 
 def load_template(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_CfnLoader)
+    return load_cfn_yaml(path.read_text(encoding="utf-8"))
 
 
 @dataclass
@@ -116,11 +121,9 @@ class _Resolver:
         self.conditions = conditions or {}
 
     def resolve(self, value: Any) -> Any:
-        if isinstance(value, CfnTag):
-            return self._tag(value.tag, value.value)
         if isinstance(value, dict) and len(value) == 1:
             ((key, inner),) = value.items()
-            if key == "Ref" or key.startswith("Fn::"):
+            if key in ("Ref", "Condition") or key.startswith("Fn::"):
                 return self._tag(key.removeprefix("Fn::"), inner)
         if isinstance(value, dict):
             return {k: self.resolve(v) for k, v in value.items()}
@@ -269,7 +272,7 @@ def read_stack(
         state_machines[lid] = StateMachineSpec(
             lid, (root / str(props["DefinitionUri"])).resolve(), substitutions
         )
-    main = state_machines.get(LOCAL_STATE_MACHINE_NAME) or next(iter(state_machines.values()))
+    main = state_machines.get(MAIN_STATE_MACHINE_NAME) or next(iter(state_machines.values()))
     return Stack(
         functions=functions,
         state_machine=main,

@@ -6,105 +6,29 @@ import json
 import logging
 import os
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import boto3
 from moto import mock_aws
 
-from harness import moto_engine
-from harness.aws_hooks import AwsHooks
-from harness.capture import DataCaptureWriter
-from harness.endpoint import LocalEndpoint, ServesModel
-from harness.eventbridge import LocalEventBridge, execution_status_change, object_created
-from harness.lambda_runtime import MAX_STATE_PAYLOAD_BYTES, LocalFunction, wait_for_running_invocations
-from harness.template import ACCOUNT_ID, REGION, Stack, read_stack
+from harness.local.aws_hooks import AwsHooks
+from harness.local.capture import DataCaptureWriter
+from harness.local.endpoint import LocalEndpoint, ServesModel
+from harness.local.eventbridge import LocalEventBridge, execution_status_change, object_created
+from harness.local.lambda_runtime import LocalFunction, wait_for_running_invocations
+from harness.local.process import local_process
+from harness.local.template import ACCOUNT_ID, REGION, Stack, read_stack
+from harness.ops.execution import (
+    TERMINAL_STATUSES,
+    ExecutionResult,
+    StartsExecutions,
+    read_execution,
+)
 
 _LOCAL_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/scones-local-state-machine"
-TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
-
-
-class ExecutionInputTooLargeError(ValueError):
-    """StartExecution refuses input over 256 KB; so does the harness."""
-
-
-@dataclass
-class StateTiming:
-    name: str
-    seconds: float
-
-
-@dataclass
-class ExecutionResult:
-    """One execution, as `describe_execution` and its history tell it."""
-
-    execution_arn: str
-    status: str
-    input: dict[str, Any]
-    output: dict[str, Any] | None
-    error: str | None
-    cause: str | None
-    seconds: float
-    states: list[StateTiming] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list, repr=False)
-
-    @property
-    def message(self) -> str | None:
-        """The cause's errorMessage when the cause is a Lambda error payload, else the cause itself."""
-        if not self.cause:
-            return None
-        try:
-            parsed = json.loads(self.cause)
-        except json.JSONDecodeError:
-            return self.cause
-        return str(parsed.get("errorMessage", self.cause)) if isinstance(parsed, dict) else self.cause
-
-    def state_output(self, state_name: str) -> dict[str, Any] | None:
-        """What a state passed on, e.g. ClassifyImage's classification of an image the filter then stopped."""
-        for event in reversed(self.history):
-            details = event.get("stateExitedEventDetails")
-            if details and details["name"] == state_name and details.get("output"):
-                output = json.loads(details["output"])
-                return output if isinstance(output, dict) else None
-        return None
-
-    def attempts(self, state_name: str) -> int:
-        """How many times a Task state called its resource (1 + retries), from the history."""
-        scheduled = 0
-        current = None
-        for event in self.history:
-            details = event.get("stateEnteredEventDetails")
-            if details:
-                current = details["name"]
-            if event["type"] in ("TaskScheduled", "LambdaFunctionScheduled") and current == state_name:
-                scheduled += 1
-        return scheduled
-
-
-class WorkflowTarget(Protocol):
-    """What run, batch and load need: LocalWorkflow on moto, or harness.deployed.DeployedStack on AWS."""
-
-    bucket: str
-    s3: Any
-    sfn: Any
-    state_machine_arn: str
-    state_machine_arns: dict[str, str]
-
-    def upload(self, data: bytes, key: str) -> str: ...
-
-    def start(self, execution_input: dict[str, Any] | str) -> str: ...
-
-    def wait(self, execution_arn: str, timeout_seconds: float = ...) -> ExecutionResult: ...
-
-    def run(self, key: str, *, image_data: str = "") -> ExecutionResult: ...
-
-    def ended(self, described: dict[str, Any]) -> None:
-        """An execution reached a terminal state (describe_execution's answer): what AWS does then."""
-        ...
 
 
 def load_model(model_dir: Path | None = None) -> ServesModel:
@@ -114,7 +38,7 @@ def load_model(model_dir: Path | None = None) -> ServesModel:
     return ImageClassifierModel.load(model_dir)
 
 
-class LocalWorkflow:
+class LocalWorkflow(StartsExecutions):
     """Context manager: set up moto, the hooks, the bucket and the state machine; run executions.
 
     The harness adapts the environment, never the handlers: it sets fake credentials and a region and
@@ -123,6 +47,8 @@ class LocalWorkflow:
     most that long (attempt counts, backoff order and jitter stay as deployed); None keeps the
     deployed intervals.
     """
+
+    execution_name_prefix = "local"
 
     def __init__(
         self,
@@ -145,6 +71,8 @@ class LocalWorkflow:
         self._task_timeout_cap = task_timeout_cap_seconds
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._saved_env: dict[str, str | None] = {}
+        self._saved_session: boto3.Session | None = None
+        self._process: AbstractContextManager[None] | None = None
         self.functions: dict[str, LocalFunction] = {}
         self.endpoint: LocalEndpoint | None = None
         self.hooks: AwsHooks | None = None
@@ -169,10 +97,10 @@ class LocalWorkflow:
             os.environ.pop(name, None)
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-        # moto logs every failed state at ERROR; the execution history already records it.
-        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+        self._process = local_process(moto=True)
+        self._process.__enter__()
+        self._saved_session = boto3.DEFAULT_SESSION
         self._mock.start()
-        moto_engine.install()
         try:
             self._set_up()
         except BaseException:
@@ -263,7 +191,10 @@ class LocalWorkflow:
         try:
             self._mock.stop()
         finally:
-            boto3.DEFAULT_SESSION = None
+            boto3.DEFAULT_SESSION = self._saved_session
+            if self._process is not None:
+                self._process.__exit__(None, None, None)
+                self._process = None
             for name, value in self._saved_env.items():
                 if value is None:
                     os.environ.pop(name, None)
@@ -296,17 +227,6 @@ class LocalWorkflow:
     def upload_file(self, path: Path, prefix: str = "images/") -> str:
         return self.upload(path.read_bytes(), f"{prefix}{path.name}")
 
-    def start(self, execution_input: dict[str, Any] | str) -> str:
-        text = execution_input if isinstance(execution_input, str) else json.dumps(execution_input)
-        if len(text.encode()) > MAX_STATE_PAYLOAD_BYTES:
-            raise ExecutionInputTooLargeError(
-                f"execution input of {len(text.encode()):,} bytes exceeds {MAX_STATE_PAYLOAD_BYTES:,} bytes"
-            )
-        started = self.sfn.start_execution(
-            stateMachineArn=self.state_machine_arn, name=f"local-{uuid.uuid4().hex[:16]}", input=text
-        )
-        return str(started["executionArn"])
-
     def wait(self, execution_arn: str, timeout_seconds: float = 300.0) -> ExecutionResult:
         deadline = time.monotonic() + timeout_seconds
         # Each poll is a whole moto API call competing for the GIL with the execution's own thread:
@@ -329,36 +249,11 @@ class LocalWorkflow:
         # What EventBridge would receive from Step Functions: the template's rules act on it.
         self.events.put_event(execution_status_change(described))
 
-    def run(self, key: str, *, image_data: str = "") -> ExecutionResult:
-        """One execution with the original course's input shape."""
-        return self.wait(self.start({"image_data": image_data, "s3_bucket": self.bucket, "s3_key": key}))
-
     def invoke_function(self, name: str, event: Any) -> tuple[Any, str | None]:
         """One function alone, like `sam local invoke`: (payload, function error or None)."""
         function = self.functions[self.stack.function_by_name(name).function_name]
         result = function.invoke(event)
         return result.json(), result.function_error
-
-
-def read_execution(sfn: Any, described: dict[str, Any]) -> ExecutionResult:
-    """An ExecutionResult from DescribeExecution's answer and the whole execution history."""
-    execution_arn = described["executionArn"]
-    history: list[dict[str, Any]] = []
-    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-        history.extend(page["events"])
-    stopped = described.get("stopDate") or datetime.now(described["startDate"].tzinfo)
-    output = described.get("output")
-    return ExecutionResult(
-        execution_arn=execution_arn,
-        status=described["status"],
-        input=json.loads(described.get("input") or "{}"),
-        output=json.loads(output) if output else None,
-        error=described.get("error"),
-        cause=described.get("cause"),
-        seconds=(stopped - described["startDate"]).total_seconds(),
-        states=_state_timings(history),
-        history=history,
-    )
 
 
 def _find(node: Any, field_name: str) -> Iterator[dict[str, Any]]:
@@ -375,20 +270,3 @@ def _find(node: Any, field_name: str) -> Iterator[dict[str, Any]]:
     elif isinstance(node, list):
         for item in node:
             yield from _find(item, field_name)
-
-
-def _state_timings(history: list[dict[str, Any]]) -> list[StateTiming]:
-    timings: list[StateTiming] = []
-    entered: dict[str, datetime] = {}
-    for event in history:
-        if "stateEnteredEventDetails" in event:
-            entered[event["stateEnteredEventDetails"]["name"]] = event["timestamp"]
-        elif "stateExitedEventDetails" in event:
-            name = event["stateExitedEventDetails"]["name"]
-            if name in entered:
-                timings.append(StateTiming(name, (event["timestamp"] - entered.pop(name)).total_seconds()))
-    # A state that failed has no exit event: time it to the execution's last event.
-    if history:
-        for name, start in entered.items():
-            timings.append(StateTiming(name, (history[-1]["timestamp"] - start).total_seconds()))
-    return timings

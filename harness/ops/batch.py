@@ -9,16 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.template import BATCH_STATE_MACHINE_NAME
-from harness.workflow import TERMINAL_STATUSES, ExecutionResult, WorkflowTarget
+from harness.ops.execution import BATCH_STATE_MACHINE_NAME, TERMINAL_STATUSES, ExecutionResult, WorkflowTarget
 
 # (objects finished, objects under the prefix): finished counts every child that reached an end.
 ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass
-class BatchSummary:
-    """One batch: the summary summarize_batch returned, every object's outcome, how long it took."""
+class BatchRun:
+    """One batch run: the summary summarize_batch returned, every object's outcome, how long it took."""
 
     prefix: str
     execution: ExecutionResult
@@ -47,7 +46,7 @@ def run_batch(
     progress: ProgressCallback | None = None,
     poll_seconds: float = 0.2,
     timeout_seconds: float = 3600.0,
-) -> BatchSummary:
+) -> BatchRun:
     """Classify every object under `prefix` of the bucket with the batch state machine (local or deployed)."""
     arn = workflow.state_machine_arns[BATCH_STATE_MACHINE_NAME]
     objects = count_objects(workflow, prefix)
@@ -77,7 +76,7 @@ def run_batch(
     if progress is not None and map_run:
         progress(_finished(map_run), objects)
     summary = result.output if result.status == "SUCCEEDED" and result.output else {}
-    return BatchSummary(
+    return BatchRun(
         prefix=prefix,
         execution=result,
         objects=objects,

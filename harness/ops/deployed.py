@@ -7,9 +7,7 @@ credentials. Nothing here is local-only, so tests point it at a stack in moto.
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +15,18 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from harness.lambda_runtime import MAX_STATE_PAYLOAD_BYTES
-from harness.template import BATCH_STATE_MACHINE_NAME
-from harness.workflow import TERMINAL_STATUSES, ExecutionInputTooLargeError, ExecutionResult, read_execution
+from harness.aws import client_error_text
+from harness.errors import ToolError
+from harness.ops.execution import (
+    BATCH_STATE_MACHINE_NAME,
+    MAIN_STATE_MACHINE_NAME,
+    TERMINAL_STATUSES,
+    ExecutionResult,
+    StartsExecutions,
+    read_execution,
+)
 
 _READY = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
-MAIN_STATE_MACHINE_NAME = "ImageClassificationStateMachine"
 
 # Output key -> attribute. Names as template.yaml's Outputs section spells them.
 _REQUIRED_OUTPUTS = {
@@ -40,7 +44,7 @@ _OPTIONAL_OUTPUTS = {
 }
 
 
-class DeployedStackError(Exception):
+class DeployedStackError(ToolError):
     """The stack cannot be used: missing, not deployed, no credentials, or an output absent."""
 
 
@@ -63,7 +67,7 @@ class StackOutputs:
         try:
             stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
         except ClientError as exc:
-            raise DeployedStackError(f"stack {stack_name!r}: {client_error_message(exc)}") from None
+            raise DeployedStackError(f"stack {stack_name!r}: {client_error_text(exc)}") from None
         except NoCredentialsError:
             raise DeployedStackError(
                 "no AWS credentials: configure them (aws configure, AWS_PROFILE) to use --stack"
@@ -89,7 +93,7 @@ class StackOutputs:
         return cls(name=stack_name, region=cloudformation.meta.region_name, **values)
 
 
-class DeployedStack:
+class DeployedStack(StartsExecutions):
     """A deployed stack, with the attributes and methods of LocalWorkflow that run, batch and load use."""
 
     def __init__(
@@ -140,22 +144,9 @@ class DeployedStack:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
         except ClientError as exc:
             raise DeployedStackError(
-                f"cannot upload s3://{self.bucket}/{key}: {client_error_message(exc)}"
+                f"cannot upload s3://{self.bucket}/{key}: {client_error_text(exc)}"
             ) from None
         return key
-
-    def start(self, execution_input: dict[str, Any] | str, state_machine_arn: str | None = None) -> str:
-        text = execution_input if isinstance(execution_input, str) else json.dumps(execution_input)
-        if len(text.encode()) > MAX_STATE_PAYLOAD_BYTES:
-            raise ExecutionInputTooLargeError(
-                f"execution input of {len(text.encode()):,} bytes exceeds {MAX_STATE_PAYLOAD_BYTES:,} bytes"
-            )
-        started = self.sfn.start_execution(
-            stateMachineArn=state_machine_arn or self.state_machine_arn,
-            name=f"scones-{uuid.uuid4().hex[:16]}",
-            input=text,
-        )
-        return str(started["executionArn"])
 
     def wait(self, execution_arn: str, timeout_seconds: float = 900.0) -> ExecutionResult:
         """Poll until the execution ends; past the timeout, return it as it is (still RUNNING)."""
@@ -170,11 +161,3 @@ class DeployedStack:
 
     def ended(self, described: dict[str, Any]) -> None:
         """Nothing to do: on AWS, Step Functions itself sends the status change to EventBridge."""
-
-    def run(self, key: str, *, image_data: str = "") -> ExecutionResult:
-        return self.wait(self.start({"image_data": image_data, "s3_bucket": self.bucket, "s3_key": key}))
-
-
-def client_error_message(exc: ClientError) -> str:
-    error = exc.response.get("Error", {})
-    return f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}"

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 from botocore.exceptions import ClientError
 
-from harness.workflow import TERMINAL_STATUSES, WorkflowTarget
+from harness.errors import UnusableInputError
+from harness.ops.execution import TERMINAL_STATUSES, WorkflowTarget
 
 # The lowest StartExecution refill rate of any region (Standard workflows).
 DEFAULT_MAX_START_RATE = 150.0
@@ -33,7 +34,7 @@ NOT_FINISHED = "NOT_FINISHED"
 LoadProgress = Callable[[int, int, int], None]
 
 
-class LoadRateError(ValueError):
+class LoadRateError(UnusableInputError):
     """The rate asked for is above the StartExecution quota the load was told to stay under."""
 
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from harness.endpoint import EndpointFault
+from harness.local.endpoint import EndpointFault
+from harness.local.workflow import LocalWorkflow
 from harness.samples import bundled_images, large_photo
-from harness.workflow import LocalWorkflow
 
 
 def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:

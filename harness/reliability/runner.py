@@ -6,9 +6,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.cases import EVENT_CASES, FAULT_CASES, INPUT_CASES, apply_fault
+from harness.local.workflow import LocalWorkflow
+from harness.reliability.cases import EVENT_CASES, FAULT_CASES, INPUT_CASES, apply_fault
 from harness.samples import bundled_images
-from harness.workflow import LocalWorkflow
 
 
 @dataclass

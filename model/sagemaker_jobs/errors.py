@@ -8,12 +8,12 @@ from contextlib import contextmanager
 import pydantic
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from model.stage_data import AwsSetupError, MissingCredentialsError, MissingRegionError
-from model.stage_data import client_error_text as error_text
-from scones_common.exceptions import SconesError
+from harness.aws import AwsSetupError, MissingCredentialsError, MissingRegionError
+from harness.aws import client_error_text as error_text
+from harness.errors import MissingExtraError, ToolError
 
 
-class SageMakerJobError(SconesError):
+class SageMakerJobError(ToolError):
     """A SageMaker request failed or a job/endpoint ended badly; one line for the terminal."""
 
 
@@ -29,7 +29,7 @@ class MissingRoleError(AwsSetupError):
     """No SageMaker execution role ARN, or a value that is not an IAM role ARN."""
 
 
-class SdkNotInstalledError(AwsSetupError):
+class SdkNotInstalledError(MissingExtraError):
     """The command needs the SageMaker Python SDK (the `sagemaker` extra), which is not installed."""
 
 

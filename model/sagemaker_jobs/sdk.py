@@ -12,8 +12,8 @@ from typing import Any
 
 import boto3
 
+from harness.aws import MissingRegionError
 from model.sagemaker_jobs.errors import SdkNotInstalledError
-from model.stage_data import MissingRegionError
 
 INSTALL_HINT = "pip install -e '.[sagemaker]'"
 _SERVERLESS_FIX_ID = "scones-serverless-memory-size-key"

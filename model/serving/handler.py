@@ -1,7 +1,7 @@
 """The SageMaker inference handler (model_fn, input_fn, predict_fn, output_fn) over model.inference.
 
 The PyTorch inference container's toolkit imports `code/inference.py` from model.tar.gz, which
-re-exports these four functions; the local endpoint (harness/endpoint.py) calls the same ones, so
+re-exports these four functions; the local endpoint (harness/local/endpoint.py) calls the same ones, so
 local and deployed serving share one code path: decoding and the network are
 `ImageClassifierModel.predict`, as for `scones evaluate` and the benchmark.
 

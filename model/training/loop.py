@@ -104,7 +104,9 @@ def cutmix(inputs: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor
     top, left = int(rng.integers(0, height - box_h + 1)), int(rng.integers(0, width - box_w + 1))
     partner = torch.from_numpy(rng.permutation(n))
     mixed = inputs.clone()
-    mixed[:, :, top : top + box_h, left : left + box_w] = inputs[partner, :, top : top + box_h, left : left + box_w]
+    mixed[:, :, top : top + box_h, left : left + box_w] = inputs[
+        partner, :, top : top + box_h, left : left + box_w
+    ]
     return mixed, partner, 1.0 - box_h * box_w / (height * width)
 
 

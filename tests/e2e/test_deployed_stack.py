@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from harness.batch_cli import batch_command
 from harness.cli import scones
-from harness.deployed import DeployedStack
-from harness.load_cli import load_command
+from harness.cli.batch import batch_command
+from harness.cli.load import load_command
+from harness.cli.monitor import monitor_command
+from harness.ops.deployed import DeployedStack
 from harness.samples import SAMPLES_DIR
-from monitor.cli import monitor_command
 
 STACK = os.environ.get("SCONES_STACK", "")
 pytestmark = [

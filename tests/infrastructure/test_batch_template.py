@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-BATCH_ASL = Path(__file__).resolve().parents[2] / "statemachine" / "batch_classification.asl.json"
+from tests.helpers import PROJECT_ROOT
+
+BATCH_ASL = PROJECT_ROOT / "statemachine" / "batch_classification.asl.json"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 TRANSIENT_LAMBDA_ERRORS = {
     "Lambda.ServiceException",
@@ -266,11 +268,12 @@ def test_statelint_finds_no_problem(tmp_path: Path) -> None:
 
 
 def test_the_harness_reads_both_state_machines() -> None:
-    from harness.template import BATCH_STATE_MACHINE_NAME, LOCAL_STATE_MACHINE_NAME, read_stack
+    from harness.local.template import read_stack
+    from harness.ops.execution import BATCH_STATE_MACHINE_NAME, MAIN_STATE_MACHINE_NAME
 
     stack = read_stack()
-    assert set(stack.state_machines) == {LOCAL_STATE_MACHINE_NAME, BATCH_STATE_MACHINE_NAME}
-    assert stack.state_machine is stack.state_machines[LOCAL_STATE_MACHINE_NAME]
+    assert set(stack.state_machines) == {MAIN_STATE_MACHINE_NAME, BATCH_STATE_MACHINE_NAME}
+    assert stack.state_machine is stack.state_machines[MAIN_STATE_MACHINE_NAME]
     batch = stack.state_machines[BATCH_STATE_MACHINE_NAME]
     assert batch.substitutions["BatchMaxConcurrency"] == "10"
     assert batch.substitutions["BatchResultsBucket"] == stack.bucket_name

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from model.sagemaker_jobs.endpoint import VARIANT_NAME
+from tests.helpers import props_of
 
 ALARMS = {
     "FailedExecutionsAlarm": "failed-executions",
@@ -32,10 +33,6 @@ EMF_METRIC = re.compile(r"""(?:add_metric|single_metric)\(\s*name="(\w+)\"""")
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
-
-
-def props_of(resources: dict[str, Any], logical_id: str) -> dict[str, Any]:
-    return resources[logical_id]["Properties"]
 
 
 def dummy_values(template: dict[str, Any]) -> dict[str, str]:

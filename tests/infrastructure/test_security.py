@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.helpers import props_of
+
 FAILURE_STATUSES = {"FAILED", "TIMED_OUT", "ABORTED"}
 FOURTEEN_DAYS = 14 * 24 * 3600
 ROOT_PRINCIPAL = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
@@ -31,10 +33,6 @@ VARIABLE = re.compile(r"<([A-Za-z0-9_.-]+)>")
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
-
-
-def props_of(resources: dict[str, Any], logical_id: str) -> dict[str, Any]:
-    return resources[logical_id]["Properties"]
 
 
 def policy_statements(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

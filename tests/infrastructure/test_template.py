@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import PROJECT_ROOT, props_of
+
 FUNCTIONS = {
     # logical id: (code directory, memory MB, timeout s)
     "SerializeImageDataFunction": ("serialize_image_data", 512, 30),
@@ -65,10 +67,6 @@ RUNTIME_PROVIDED = {"boto3", "botocore"}
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
-
-
-def props_of(resources: dict[str, Any], logical_id: str) -> dict[str, Any]:
-    return resources[logical_id]["Properties"]
 
 
 def effective(globals_function: dict[str, Any], props: dict[str, Any], key: str) -> Any:
@@ -164,7 +162,7 @@ def test_template_is_a_sam_template(template: dict[str, Any]) -> None:
 def test_functions_run_python_313_on_arm64_with_active_tracing(
     resources: dict[str, Any], globals_function: dict[str, Any]
 ) -> None:
-    # Given the three functions
+    # Given the image workflow's three functions (summarize_batch: test_batch_template.py)
     for logical_id in FUNCTIONS:
         props = props_of(resources, logical_id)
         # When Globals and the function's own properties are merged
@@ -175,7 +173,7 @@ def test_functions_run_python_313_on_arm64_with_active_tracing(
 
 
 def test_functions_use_the_common_layer(resources: dict[str, Any], globals_function: dict[str, Any]) -> None:
-    # Given the three functions
+    # Given the image workflow's three functions (summarize_batch: test_batch_template.py)
     for logical_id in FUNCTIONS:
         # When their layers are read
         layers = effective(globals_function, props_of(resources, logical_id), "Layers")
@@ -602,9 +600,7 @@ def test_confidence_threshold_is_a_probability(template: dict[str, Any]) -> None
     # shipped model on its out-of-fold predictions
     assert parameter["Type"] == "Number"
     assert (parameter["MinValue"], parameter["MaxValue"]) == (0, 1)
-    metadata = json.loads(
-        (Path(__file__).resolve().parents[2] / "model" / "artifacts" / "metadata.json").read_text()
-    )
+    metadata = json.loads((PROJECT_ROOT / "model" / "artifacts" / "metadata.json").read_text())
     assert float(parameter["Default"]) == pytest.approx(metadata["calibration"]["threshold"])
 
 

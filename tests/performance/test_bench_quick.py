@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import PROJECT_ROOT
+
+ROOT = PROJECT_ROOT
 FUNCTIONS = ("serialize_image_data", "classify_image", "filter_inferences")
 ROWS = (
     "cold start: bare handler",

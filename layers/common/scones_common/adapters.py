@@ -1,23 +1,26 @@
-"""Adapters to AWS: where SDK errors become the workflow's named errors."""
+"""Adapters to AWS, implementing scones_common.ports: where SDK errors become the workflow's named errors."""
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from scones_common.exceptions import (
+    BatchResultsUnreadableError,
     EndpointError,
     EndpointUnavailableError,
     ImageAccessDeniedError,
     ImageNotFoundError,
     ImageTooLargeError,
-    InvalidModelOutputError,
 )
+from scones_common.formats import parse_probabilities
+from scones_common.ports import StoredImage
+
+if TYPE_CHECKING:
+    from scones_common.duplicates import DynamoDBDeliveryLedger
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
 _DENIED = {"AccessDenied", "403", "Forbidden", "KMS.AccessDeniedException"}
@@ -29,21 +32,6 @@ _TRANSIENT_ENDPOINT_ERRORS = {
     "InternalFailure",
     "InternalDependencyException",
 }
-
-
-@dataclass(frozen=True)
-class StoredImage:
-    bucket: str
-    key: str
-    data: bytes
-
-
-class ImageStore(Protocol):
-    def fetch(self, bucket: str, key: str, max_bytes: int) -> StoredImage: ...
-
-
-class Classifier(Protocol):
-    def classify(self, body: bytes, content_type: str) -> list[float]: ...
 
 
 def _error_code(exc: ClientError) -> str:
@@ -91,6 +79,49 @@ class S3ImageStore:
         return StoredImage(bucket=bucket, key=key, data=body)
 
 
+class S3ResultStore:
+    """Reads a batch's ResultWriter manifest and result files (summarize_batch)."""
+
+    def __init__(self, s3_client: Any) -> None:
+        self._s3 = s3_client
+
+    def read(self, bucket: str, key: str) -> bytes:
+        try:
+            return bytes(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "ClientError")
+            raise BatchResultsUnreadableError(f"s3://{bucket}/{key}: {code}") from exc
+
+
+class LazyDeliveryLedger:
+    """The DynamoDB delivery ledger (scones_common.duplicates), created at its first use: executions started
+    by hand never need it, and the cold start does not pay for Powertools idempotency and a DynamoDB client
+    up front."""
+
+    def __init__(self, table_name: str, ttl_seconds: int, dynamodb_client: Callable[[], Any]) -> None:
+        self._table_name = table_name
+        self._ttl_seconds = ttl_seconds
+        self._dynamodb_client = dynamodb_client
+        self._ledger: DynamoDBDeliveryLedger | None = None
+        self._lambda_context: Any = None
+
+    def for_invocation(self, lambda_context: Any) -> LazyDeliveryLedger:
+        """This ledger, bound to the invocation: Powertools bounds an in-progress record by its remaining
+        time."""
+        self._lambda_context = lambda_context
+        return self
+
+    def is_duplicate(self, object_version: dict[str, str]) -> bool:
+        if self._ledger is None:
+            from scones_common.duplicates import DynamoDBDeliveryLedger
+
+            self._ledger = DynamoDBDeliveryLedger(
+                self._table_name, self._dynamodb_client(), self._ttl_seconds
+            )
+        self._ledger.config.register_lambda_context(self._lambda_context)
+        return self._ledger.is_duplicate(object_version)
+
+
 class SageMakerClassifier:
     """Calls a SageMaker real-time (or serverless) endpoint that answers like the built-in algorithm."""
 
@@ -118,25 +149,3 @@ class SageMakerClassifier:
         except BotoCoreError as exc:  # timeouts and connection errors: worth another try
             raise EndpointUnavailableError(f"endpoint {self._endpoint_name!r}: {exc}") from exc
         return parse_probabilities(raw, len(self._class_names))
-
-
-def parse_probabilities(raw: bytes, expected: int) -> list[float]:
-    """The built-in algorithm's answer: a JSON array of one probability per class, summing to about 1."""
-    try:
-        values = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InvalidModelOutputError(f"endpoint answered with non-JSON bytes: {raw[:80]!r}") from None
-    if not isinstance(values, list) or len(values) != expected:
-        raise InvalidModelOutputError(
-            f"expected a JSON array of {expected} probabilities, got {str(values)[:80]}"
-        )
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        raise InvalidModelOutputError(f"non-numeric probabilities: {values}")
-    probabilities = [float(v) for v in values]
-    if any(not math.isfinite(p) or p < 0.0 or p > 1.0 for p in probabilities):
-        raise InvalidModelOutputError(f"probabilities must be finite and in [0, 1]: {probabilities}")
-    if abs(sum(probabilities) - 1.0) > 0.01:
-        raise InvalidModelOutputError(
-            f"probabilities sum to {sum(probabilities):.4f}, not 1: {probabilities}"
-        )
-    return probabilities

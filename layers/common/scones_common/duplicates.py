@@ -21,8 +21,12 @@ def _replayed(response: Any, idempotent_data: DataRecord) -> Any:
     return {**response, "duplicate": True}
 
 
-class DeliveryLedger:
-    """Remembers each object version that was serialized; a second delivery of it is a duplicate."""
+class DynamoDBDeliveryLedger:
+    """Remembers each object version that was serialized; a second delivery of it is a duplicate.
+
+    Implements scones_common.ports.DeliveryLedger; the functions reach it through
+    scones_common.adapters.LazyDeliveryLedger, which imports this module at the first use only.
+    """
 
     def __init__(self, table_name: str, dynamodb_client: Any, ttl_seconds: int) -> None:
         self.config = IdempotencyConfig(expires_after_seconds=ttl_seconds, response_hook=_replayed)

@@ -1,8 +1,12 @@
-"""Image formats by their magic bytes, without Pillow (the classify function ships without it)."""
+"""Image formats by their magic bytes, without Pillow (the classify function ships without it), and the
+format of the endpoint's answer."""
 
 from __future__ import annotations
 
-from scones_common.exceptions import InvalidImageError, UnsupportedImageFormatError
+import json
+import math
+
+from scones_common.exceptions import InvalidImageError, InvalidModelOutputError, UnsupportedImageFormatError
 
 # Pillow format name -> content type. PNG and JPEG go to the endpoint as they are (the built-in
 # image-classification algorithm accepts only those two); the others are re-encoded as PNG first.
@@ -43,3 +47,25 @@ def endpoint_content_type(data: bytes) -> str:
     if fmt not in ENDPOINT_FORMATS:
         raise UnsupportedImageFormatError(f"the endpoint accepts PNG or JPEG, not {fmt}")
     return CONTENT_TYPES[fmt]
+
+
+def parse_probabilities(raw: bytes, expected: int) -> list[float]:
+    """The built-in algorithm's answer: a JSON array of one probability per class, summing to about 1."""
+    try:
+        values = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidModelOutputError(f"endpoint answered with non-JSON bytes: {raw[:80]!r}") from None
+    if not isinstance(values, list) or len(values) != expected:
+        raise InvalidModelOutputError(
+            f"expected a JSON array of {expected} probabilities, got {str(values)[:80]}"
+        )
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        raise InvalidModelOutputError(f"non-numeric probabilities: {values}")
+    probabilities = [float(v) for v in values]
+    if any(not math.isfinite(p) or p < 0.0 or p > 1.0 for p in probabilities):
+        raise InvalidModelOutputError(f"probabilities must be finite and in [0, 1]: {probabilities}")
+    if abs(sum(probabilities) - 1.0) > 0.01:
+        raise InvalidModelOutputError(
+            f"probabilities sum to {sum(probabilities):.4f}, not 1: {probabilities}"
+        )
+    return probabilities

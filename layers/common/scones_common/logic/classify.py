@@ -6,10 +6,10 @@ import base64
 import binascii
 import time
 
-from scones_common.adapters import Classifier
 from scones_common.exceptions import InvalidInputError
 from scones_common.formats import endpoint_content_type
 from scones_common.models import ClassifiedImage, SerializedImage
+from scones_common.ports import Classifier
 
 
 def classify_image(

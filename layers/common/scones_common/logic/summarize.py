@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import ValidationError
 
 from scones_common.exceptions import BatchResultsUnreadableError
 from scones_common.models import BatchSummary, ImageOutcome, SummarizeBatchRequest
+from scones_common.ports import ResultStore
 
-# (bucket, key) -> the object's bytes; raises BatchResultsUnreadableError when it cannot be read.
-ReadObject = Callable[[str, str], bytes]
 EXAMPLES_PER_ERROR = 5
 # A child execution that failed in Step Functions itself (the processor's own states catch every step's
 # error) is named by its Error; this stands in when a FAILED entry carries none.
 UNNAMED_CHILD_FAILURE = "ChildExecutionFailed"
 
 
-def summarize_batch(request: SummarizeBatchRequest, read_object: ReadObject) -> BatchSummary:
+def summarize_batch(request: SummarizeBatchRequest, results: ResultStore) -> BatchSummary:
     details = request.result_writer_details
-    manifest = _json(read_object(details.bucket, details.key), details.key)
+    manifest = _json(results.read(details.bucket, details.key), details.key)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("ResultFiles"), dict):
         raise BatchResultsUnreadableError(
             f"s3://{details.bucket}/{details.key} is not a ResultWriter manifest"
@@ -32,7 +31,7 @@ def summarize_batch(request: SummarizeBatchRequest, read_object: ReadObject) -> 
     outcomes = [
         outcome
         for status, files in sorted(manifest["ResultFiles"].items())
-        for entry in _entries(bucket, files, read_object)
+        for entry in _entries(bucket, files, results)
         for outcome in [_outcome(status, entry)]
     ]
     statuses = Counter(outcome.status for outcome in outcomes)
@@ -59,12 +58,12 @@ def summarize_batch(request: SummarizeBatchRequest, read_object: ReadObject) -> 
     )
 
 
-def _entries(bucket: str, files: Any, read_object: ReadObject) -> Iterator[dict[str, Any]]:
+def _entries(bucket: str, files: Any, results: ResultStore) -> Iterator[dict[str, Any]]:
     for file in files if isinstance(files, list) else []:
         key = str(file.get("Key", "")) if isinstance(file, dict) else ""
         if not key:
             raise BatchResultsUnreadableError(f"manifest lists a result file without a Key: {file!r}")
-        entries = _json(read_object(bucket, key), key)
+        entries = _json(results.read(bucket, key), key)
         if not isinstance(entries, list):
             raise BatchResultsUnreadableError(f"s3://{bucket}/{key} is not a JSON array of executions")
         yield from (entry for entry in entries if isinstance(entry, dict))

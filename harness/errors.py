@@ -1,0 +1,25 @@
+"""The tool's own errors, apart from `scones_common.exceptions.SconesError`.
+
+The layer's errors are the state machine's vocabulary (the ASL's Retry and Catch match their names);
+these are what the `scones` command tells its user. Each carries its exit status, which
+`harness.cli.errors.one_line_errors` applies: 2 when what the user gave cannot be used (as for a
+usage error), 1 when the work itself failed.
+"""
+
+from __future__ import annotations
+
+
+class ToolError(Exception):
+    """The `scones` command could not do its work; the message is the one line the user sees."""
+
+    exit_code = 1
+
+
+class UnusableInputError(ToolError):
+    """A path, folder, model or option value that the user gave cannot be used."""
+
+    exit_code = 2
+
+
+class MissingExtraError(UnusableInputError):
+    """The command needs an optional extra that is not installed (`pip install -e '.[NAME]'`)."""

@@ -1,0 +1,163 @@
+"""S3 and SageMaker adapters: SDK errors become the workflow's named errors."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from scones_common.adapters import (
+    LazyDeliveryLedger,
+    S3ImageStore,
+    S3ResultStore,
+    SageMakerClassifier,
+)
+from scones_common.exceptions import (
+    BatchResultsUnreadableError,
+    EndpointError,
+    EndpointUnavailableError,
+    ImageNotFoundError,
+    ImageTooLargeError,
+    InvalidModelOutputError,
+)
+from scones_common.formats import parse_probabilities
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="images")
+        yield client
+
+
+def test_fetch_reads_the_object(s3: Any) -> None:
+    s3.put_object(Bucket="images", Key="a.png", Body=b"abc")
+    assert S3ImageStore(s3).fetch("images", "a.png", 10).data == b"abc"
+
+
+def test_url_encoded_key_is_decoded_when_the_literal_key_is_missing(s3: Any) -> None:
+    s3.put_object(Bucket="images", Key="photos/my bike ü.png", Body=b"abc")
+    stored = S3ImageStore(s3).fetch("images", "photos/my+bike+%C3%BC.png", 10)
+    assert stored.key == "photos/my bike ü.png"
+
+
+def test_literal_key_wins_over_its_decoded_form(s3: Any) -> None:
+    s3.put_object(Bucket="images", Key="100%25.png", Body=b"literal")
+    assert S3ImageStore(s3).fetch("images", "100%25.png", 10).data == b"literal"
+
+
+def test_missing_object_is_named(s3: Any) -> None:
+    with pytest.raises(ImageNotFoundError, match="no such object"):
+        S3ImageStore(s3).fetch("images", "nope.png", 10)
+
+
+def test_missing_bucket_is_named(s3: Any) -> None:
+    with pytest.raises(ImageNotFoundError, match="no such"):
+        S3ImageStore(s3).fetch("not-a-bucket-here", "a.png", 10)
+
+
+def test_object_over_the_limit_is_refused_before_download(s3: Any) -> None:
+    s3.put_object(Bucket="images", Key="big.png", Body=b"x" * 11)
+    with pytest.raises(ImageTooLargeError, match="11 bytes; the limit is 10 bytes"):
+        S3ImageStore(s3).fetch("images", "big.png", 10)
+
+
+def test_result_store_reads_a_result_file(s3: Any) -> None:
+    # Given a ResultWriter file in the bucket / When read / Then its bytes come back
+    s3.put_object(Bucket="images", Key="batch-results/manifest.json", Body=b'{"ResultFiles": {}}')
+    assert S3ResultStore(s3).read("images", "batch-results/manifest.json") == b'{"ResultFiles": {}}'
+
+
+def test_result_store_names_an_unreadable_file(s3: Any) -> None:
+    # Given no such object / When read / Then the named error carries its URI and S3's error code
+    with pytest.raises(BatchResultsUnreadableError, match=r"^s3://images/gone\.json: NoSuchKey$"):
+        S3ResultStore(s3).read("images", "gone.json")
+
+
+def test_delivery_ledger_is_created_at_first_use_and_tells_a_repeated_version(s3: Any) -> None:
+    # Given the ledger over a DynamoDB table shaped like the template's IdempotencyTable
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="ledger",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    clients: list[Any] = []
+
+    def new_client() -> Any:
+        clients.append(dynamodb)
+        return dynamodb
+
+    ledger = LazyDeliveryLedger("ledger", 3600, new_client)
+    version = {"s3_bucket": "images", "s3_key": "a.png", "etag": "e1", "version_id": ""}
+    # Then no client exists before the first question
+    assert clients == []
+    # When one object version is delivered twice, and another once, within an invocation (Powertools
+    # warns when it has no invocation context to bound an in-progress record: an error here)
+    invocation = SimpleNamespace(get_remaining_time_in_millis=lambda: 30_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bound = ledger.for_invocation(invocation)
+        first, second = bound.is_duplicate(version), bound.is_duplicate(version)
+        other = bound.is_duplicate({**version, "etag": "e2"})
+    # Then only the repeat is a duplicate, and one client served every question
+    assert (first, second, other) == (False, True, False)
+    assert len(clients) == 1
+
+
+def runtime_with(stub: Any) -> tuple[SageMakerClassifier, Stubber]:
+    client = boto3.client(
+        "sagemaker-runtime", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+    stubber = Stubber(client)
+    stub(stubber)
+    stubber.activate()
+    return SageMakerClassifier(client, "ep", ["bicycle", "motorcycle"]), stubber
+
+
+def test_classifier_returns_probabilities() -> None:
+    body = b"[0.9, 0.1]"
+    classifier, _ = runtime_with(
+        lambda s: s.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(body), len(body))})
+    )
+    assert classifier.classify(b"png", "image/png") == [0.9, 0.1]
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("ModelError", 424, EndpointError),
+        ("ValidationError", 400, EndpointError),
+        ("ModelNotReadyException", 429, EndpointUnavailableError),
+        ("ThrottlingException", 400, EndpointUnavailableError),
+        ("ServiceUnavailable", 503, EndpointUnavailableError),
+        ("InternalFailure", 500, EndpointUnavailableError),
+    ],
+)
+def test_endpoint_errors_are_named_transient_or_permanent(code: str, status: int, expected: type) -> None:
+    classifier, _ = runtime_with(
+        lambda s: s.add_client_error("invoke_endpoint", service_error_code=code, http_status_code=status)
+    )
+    with pytest.raises(expected, match=code):
+        classifier.classify(b"png", "image/png")
+
+
+@pytest.mark.parametrize(
+    "raw", [b"oops", b"{}", b"[0.5]", b"[true, false]", b"[NaN, 0.5]", b"[1.5, -0.5]", b"[0.3, 0.3]"]
+)
+def test_malformed_model_output_is_named(raw: bytes) -> None:
+    with pytest.raises(InvalidModelOutputError):
+        parse_probabilities(raw, 2)
