@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-import scones_common
+import scones_common.exceptions
 from model.sagemaker_jobs.errors import (
     InvalidSettingError,
     NotFoundError,
