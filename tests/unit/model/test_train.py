@@ -36,7 +36,7 @@ from model.training.data import (  # noqa: E402
 from model.training.loop import Recipe  # noqa: E402
 from model.training.network import Served  # noqa: E402
 from model.training.pipeline import load_calibration  # noqa: E402
-from model.training.recipes import Candidate  # noqa: E402
+from model.training.recipes import DEFAULT_CANDIDATE, Candidate  # noqa: E402
 from tests.helpers import SHARED_DATA as SHARED_DATA_ROOT  # noqa: E402
 
 SHARED_DATA = SHARED_DATA_ROOT / "cifar100-bicycle-motorcycle" / "train"
@@ -146,7 +146,10 @@ def test_sagemaker_environment_sets_the_default_directories(
     config = trainer.parse_args(["--epochs", "3", "--lr", "0.01"])
     assert config.data_dir == tmp_path / "train"
     assert config.model_dir == tmp_path / "model"
-    assert [(recipe.epochs, recipe.lr) for recipe in config.recipes()] == [(3, 0.01)]
+    # every member of the default candidate gets the overrides
+    assert [(recipe.epochs, recipe.lr) for recipe in config.recipes()] == [(3, 0.01)] * len(
+        DEFAULT_CANDIDATE.members
+    )
 
 
 def test_a_candidate_is_recipes_joined_by_plus_with_an_optional_mirror() -> None:
