@@ -28,6 +28,7 @@ RECIPES: dict[str, Recipe] = {
     # Label smoothing is known to blunt selective classification (confidence ranking errors last,
     # Xia et al. 2024), which is what the threshold relies on.
     "lite0-128-ls0": Recipe(resolution=128, epochs=15, label_smoothing=0.0),
+    "lite0-96-cutmix": Recipe(resolution=96, epochs=20, cutmix_probability=0.5),
 }
 
 
