@@ -11,7 +11,7 @@ from rich.table import Table
 
 from harness.cli.console import console
 from harness.cli.errors import one_line_errors
-from harness.cli.options import TargetOptions, fresh_prefix, target_options
+from harness.cli.options import TargetOptions, fresh_prefix, json_option, target_options
 from harness.ops.batch import BatchRun, run_batch
 from harness.ops.execution import BATCH_STATE_MACHINE_NAME, WorkflowTarget
 
@@ -47,7 +47,7 @@ def render_summary(batch: BatchRun) -> Table:
 
 @click.command("batch")
 @click.argument("source")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@json_option("The summary as one JSON object")
 @click.option(
     "--max-concurrency",
     type=click.IntRange(1, 1000),

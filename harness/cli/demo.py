@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from harness.cli.errors import one_line_errors
-from harness.cli.options import DEFAULT_LOG_DIR, model_dir_option
+from harness.cli.options import json_option, log_dir_option, model_dir_option
 from harness.cli.results import Row, emit
 from harness.samples import Sample, demo_samples
 
@@ -19,11 +19,11 @@ if TYPE_CHECKING:
 
 
 @click.command("demo")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+@json_option("One JSON object per line")
 @click.option(
     "--threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Override ConfidenceThreshold."
 )
-@click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
+@log_dir_option
 @model_dir_option
 @one_line_errors
 def demo(as_json: bool, threshold: float | None, log_dir: Path, model_dir: Path | None) -> None:

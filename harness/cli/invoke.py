@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from harness.cli.errors import one_line_errors
-from harness.cli.options import DEFAULT_LOG_DIR
+from harness.cli.options import log_dir_option
 from harness.samples import demo_samples
 
 
@@ -22,7 +22,7 @@ from harness.samples import demo_samples
     type=click.Path(exists=True, path_type=Path),
     help="A JSON event file, e.g. events/serialize_image_data.json",
 )
-@click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
+@log_dir_option
 @one_line_errors
 def invoke(function: str, event_path: Path, log_dir: Path) -> None:
     """Invoke one function's real handler with an event, like `sam local invoke` without Docker.

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from harness.cli.console import console
 from harness.cli.errors import one_line_errors
-from harness.cli.options import IMAGE_SUFFIXES, TargetOptions, fresh_prefix, target_options
+from harness.cli.options import IMAGE_SUFFIXES, TargetOptions, fresh_prefix, json_option, target_options
 from harness.ops.load import DEFAULT_MAX_START_RATE, LoadReport, run_load
 from harness.samples import demo_samples
 
@@ -72,7 +72,7 @@ def render_report(report: LoadReport) -> Table:
     show_default=True,
     help="After the last start, wait this long for executions to finish; the rest count as NOT_FINISHED.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@json_option("The report as one JSON object")
 @target_options
 @one_line_errors
 def load_command(

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from harness.cli.console import console
 from harness.cli.errors import one_line_errors
-from harness.cli.options import region_option
+from harness.cli.options import json_option, region_option
 from harness.errors import MissingExtraError
 from monitor.gallery import GALLERY_SIZE
 from monitor.html_report import write_report
@@ -85,7 +85,7 @@ def summary_table(summary: Summary) -> Table:
     show_default=True,
     help="Where report.html and the PNG charts go.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@json_option("The summary as one JSON object")
 @click.option(
     "--demo",
     is_flag=True,

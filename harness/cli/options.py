@@ -44,7 +44,13 @@ region_option = click.option(
     help="AWS region (with --stack: the stack's) [default: $AWS_REGION, $AWS_DEFAULT_REGION, then the AWS "
     "config file].",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="JSON instead of tables.")
+
+
+def json_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--json, handed to the command as `as_json`; `what` says what is printed instead of tables."""
+    return click.option("--json", "as_json", is_flag=True, help=f"{what} instead of tables.")
+
+
 log_dir_option = click.option(
     "--log-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -156,13 +162,7 @@ def target_options(command: Callable[..., None]) -> Callable[..., None]:
             default=None,
             help="Local: override ConfidenceThreshold [default: the template's].",
         ),
-        click.option(
-            "--log-dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=DEFAULT_LOG_DIR,
-            show_default=True,
-            help="Local: where each function's JSON logs go.",
-        ),
+        log_dir_option,
         model_dir_option,
         stack_option,
         region_option,

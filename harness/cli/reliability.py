@@ -10,13 +10,13 @@ from rich.table import Table
 
 from harness.cli.console import console
 from harness.cli.errors import one_line_errors
-from harness.cli.options import DEFAULT_LOG_DIR
+from harness.cli.options import json_option, log_dir_option
 
 
 @click.command("reliability")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per case instead of tables.")
+@json_option("One JSON object per case")
 @click.option("--markdown", is_flag=True, help="Markdown tables, as in docs/RELIABILITY.md.")
-@click.option("--log-dir", type=click.Path(path_type=Path), default=DEFAULT_LOG_DIR, show_default=True)
+@log_dir_option
 @one_line_errors
 def reliability(as_json: bool, markdown: bool, log_dir: Path) -> None:
     """Run every catalogued bad input and fault through the local workflow; print the outcomes.

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from harness.cli.errors import one_line_errors
-from harness.cli.options import IMAGE_SUFFIXES, TargetOptions, fresh_prefix, target_options
+from harness.cli.options import IMAGE_SUFFIXES, TargetOptions, fresh_prefix, json_option, target_options
 from harness.cli.results import Row, emit
 from harness.ops.execution import TERMINAL_STATUSES
 
@@ -27,7 +27,7 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
 
 @click.command("run")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+@json_option("One JSON object per line")
 @target_options
 @one_line_errors
 def run(paths: tuple[Path, ...], as_json: bool, target: TargetOptions) -> None:
