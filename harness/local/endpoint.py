@@ -90,7 +90,7 @@ class LocalEndpoint:
         importlib.import_module(HANDLER_MODULE)
         self.invocation_timeout_seconds = invocation_timeout_seconds
         self.calls: list[EndpointCall] = []
-        # Called after each successful invocation only, e.g. harness.capture.DataCaptureWriter.
+        # Called after each successful invocation only, e.g. harness.local.capture.DataCaptureWriter.
         self.capture: CaptureHook | None = None
         self._faults: deque[EndpointFault] = deque()
         self._lock = threading.Lock()

@@ -77,7 +77,7 @@ class ExecutionResult:
 
 
 class WorkflowTarget(Protocol):
-    """What run, batch and load need: LocalWorkflow on moto, or harness.deployed.DeployedStack on AWS."""
+    """What run, batch and load need: LocalWorkflow on moto, or harness.ops.deployed.DeployedStack on AWS."""
 
     bucket: str
     s3: Any

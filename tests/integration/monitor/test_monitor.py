@@ -57,7 +57,7 @@ def image(n: int) -> bytes:
 
 
 def record(n: int, when: str, probabilities: list[float], *, base64_output: bool = False) -> str:
-    """A capture line as SageMaker writes it, built by hand (not by harness.capture)."""
+    """A capture line as SageMaker writes it, built by hand (not by harness.local.capture)."""
     answer = json.dumps(probabilities)
     output = (
         {"data": base64.b64encode(answer.encode()).decode(), "encoding": "BASE64"}
