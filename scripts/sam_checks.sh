@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Offline checks of the SAM application: lint, SAM validation, a python3.13/arm64 build and the
-# unzipped size of every built artifact. Needs no AWS account and no Docker, only PyPI.
+# Offline checks of the SAM application: lint, SAM validation, a python3.13/arm64 build, that every
+# built shared object is aarch64, and the unzipped size of every built artifact. Needs no AWS account and no Docker, only PyPI.
 #
 #   scripts/sam_checks.sh            # SAM CLI goes to .venv-sam (its pins clash with the project's)
 #   SAM_VENV=/some/venv scripts/sam_checks.sh
@@ -90,6 +90,9 @@ step "sam validate --region us-east-1 (SAM translator)"
 step "sam build (python$LAMBDA_RUNTIME_PYTHON, arm64, no container)"
 use_runtime_python
 "$SAM_VENV/bin/sam" build
+
+step "Native code under .aws-sam/build is aarch64 (Lambda arm64)"
+"$SAM_VENV/bin/python" scripts/check_native_arch.py .aws-sam/build
 
 step "Unzipped sizes under .aws-sam/build"
 report_sizes
