@@ -8,6 +8,8 @@ usage error), 1 when the work itself failed.
 
 from __future__ import annotations
 
+import importlib.util
+
 
 class ToolError(Exception):
     """The `scones` command could not do its work; the message is the one line the user sees."""
@@ -23,3 +25,10 @@ class UnusableInputError(ToolError):
 
 class MissingExtraError(UnusableInputError):
     """The command needs an optional extra that is not installed (`pip install -e '.[NAME]'`)."""
+
+
+def require_extra(extra: str, what: str, *modules: str) -> None:
+    """MissingExtraError, before any long work, when one of `modules` cannot be imported:
+    "<what> need(s) ...: pip install -e '.[<extra>]'"."""
+    if any(importlib.util.find_spec(module) is None for module in modules):
+        raise MissingExtraError(f"{what}: pip install -e '.[{extra}]'")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.cli.errors import one_line_errors
-from harness.errors import MissingExtraError
+from harness.errors import require_extra
 from model.evaluate import (
     DEFAULT_DATA_DIR,
     EvaluationReport,
@@ -86,8 +85,8 @@ def evaluate(
     if plots_dir is not None:
         figures.append(("confusion matrix", write_confusion_png, plots_dir / "confusion.png"))
         figures.append(("reliability diagram", write_reliability_png, plots_dir / "reliability.png"))
-    if figures and importlib.util.find_spec("matplotlib") is None:  # before the evaluation, which can be long
-        raise MissingExtraError("the figures need matplotlib: pip install -e '.[monitor]'")
+    if figures:
+        require_extra("monitor", "the figures need matplotlib", "matplotlib")
     model = ImageClassifierModel.load(model_dir)
     if validation_split:
         report = evaluate_validation_split(model, directory or DEFAULT_DATA_DIR, threshold)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from rich.table import Table
 from harness.cli.console import console
 from harness.cli.errors import one_line_errors
 from harness.cli.options import json_option, region_option
-from harness.errors import MissingExtraError
+from harness.errors import require_extra
 from monitor.gallery import GALLERY_SIZE
 from monitor.html_report import write_report
 from monitor.read import DEFAULT_PREFIX, Capture, read_capture
@@ -127,8 +126,7 @@ def monitor_command(
             "give --stack NAME or --bucket BUCKET to read a deployed endpoint's capture, or --demo to "
             "capture the bundled samples locally (no AWS account needed)"
         )
-    if importlib.util.find_spec("matplotlib") is None:  # before reading the capture, which can be long
-        raise MissingExtraError("the monitor's charts need matplotlib: pip install -e '.[monitor]'")
+    require_extra("monitor", "the monitor's charts need matplotlib", "matplotlib")
     session = boto3.Session(region_name=region)
     if stack_name is not None:
         from harness.ops.deployed import DeployedStackError, StackOutputs

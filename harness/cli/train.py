@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import click
 
 from harness.cli.errors import one_line_errors
-from harness.errors import MissingExtraError
+from harness.errors import require_extra
 from model.evaluate import (
     DEFAULT_DATA_DIR,
 )
@@ -42,8 +41,7 @@ _PATH = click.Path(path_type=Path)
 @one_line_errors
 def train(no_progress: bool, **options: object) -> None:
     """Fine-tune the model on a CPU and write classifier.onnx and metadata.json (needs the [train] extra)."""
-    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("onnx") is None:
-        raise MissingExtraError("training needs PyTorch and ONNX: pip install -e '.[train]'")
+    require_extra("train", "training needs PyTorch and ONNX", "torch", "onnx")
     from model import train as trainer
 
     argv = [f"--{name.replace('_', '-')}={value}" for name, value in options.items() if value is not None]

@@ -22,9 +22,9 @@ Undo = Callable[[], None]
 
 
 def install() -> list[Undo]:
-    """Apply every correction; returns what puts moto back as it was, in the order to call it."""
-    undo = [install_result_writer(), reuse_task_clients(), cache_json_paths()]
-    return undo[::-1]
+    """Apply every correction; returns the undo of each, in the order they were applied (undo the last
+    first)."""
+    return [install_result_writer(), reuse_task_clients(), cache_json_paths()]
 
 
 # -- JSONPath parsed once per path ----------------------------------------------------------------------

@@ -19,19 +19,21 @@ from contextlib import contextmanager
 
 _lock = threading.Lock()
 _users = 0
-_undo: list[Callable[[], None]] = []
+_moto_corrected = False
+_undo: list[Callable[[], None]] = []  # a stack: the last change made is the first undone
 
 
 @contextmanager
 def local_process(*, moto: bool = False) -> Iterator[None]:
     """Inside: the thread-scoped environment and stdout router are installed (and moto's corrections,
     when `moto`); on leaving the last such block, everything is restored."""
-    global _users
+    global _users, _moto_corrected
     with _lock:
         if _users == 0:
             _undo.extend(_install_environment_and_stdout())
-        if moto and not any(getattr(undo, "moto", False) for undo in _undo):
+        if moto and not _moto_corrected:
             _undo.extend(_install_moto())
+            _moto_corrected = True
         _users += 1
     try:
         yield
@@ -41,6 +43,7 @@ def local_process(*, moto: bool = False) -> Iterator[None]:
             if _users == 0:
                 while _undo:
                     _undo.pop()()
+                _moto_corrected = False
 
 
 def _install_environment_and_stdout() -> list[Callable[[], None]]:
@@ -73,7 +76,4 @@ def _install_moto() -> list[Callable[[], None]]:
     def restore_level() -> None:
         logger.setLevel(level)
 
-    undo: list[Callable[[], None]] = [restore_level, *moto_engine.install()[::-1]]
-    for step in undo:
-        step.moto = True  # type: ignore[attr-defined]
-    return undo
+    return [restore_level, *moto_engine.install()]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -98,7 +99,7 @@ class WorkflowTarget(Protocol):
         ...
 
 
-class StartsExecutions:
+class StartsExecutions(ABC):
     """`start` and `run`, written once for both targets: each brings its own `sfn` client, bucket, state
     machine and `wait` (moto needs polling that yields; AWS, polling within the API's quota)."""
 
@@ -121,8 +122,9 @@ class StartsExecutions:
         )
         return str(started["executionArn"])
 
+    @abstractmethod
     def wait(self, execution_arn: str, timeout_seconds: float = 300.0) -> ExecutionResult:
-        raise NotImplementedError
+        """Poll DescribeExecution until the execution ends or the timeout passes."""
 
     def run(self, key: str, *, image_data: str = "") -> ExecutionResult:
         """One execution with the original course's input shape."""

@@ -42,11 +42,11 @@ from model.metrics import reliability, wilson_interval
 from scones_common.constants import DEFAULT_CONFIDENCE_THRESHOLD
 from scones_common.formats import CONTENT_TYPES
 from scones_common.settings import FilterSettings
-from tests.helpers import SHARED_DATA as SHARED_DATA_ROOT
+from tests.helpers import SHARED_DATA
 
-SHARED_DATA = SHARED_DATA_ROOT / "cifar100-bicycle-motorcycle" / "train"
+CIFAR_TRAIN = SHARED_DATA / "cifar100-bicycle-motorcycle" / "train"
 needs_shared_data = pytest.mark.skipif(
-    not SHARED_DATA.is_dir(), reason=f"shared CIFAR-100 sample data not checked out at {SHARED_DATA}"
+    not CIFAR_TRAIN.is_dir(), reason=f"shared CIFAR-100 sample data not checked out at {CIFAR_TRAIN}"
 )
 
 
@@ -68,7 +68,7 @@ def labelled_dir(tmp_path: Path) -> Path:
     root = tmp_path / "labelled"
     for index, label in enumerate(["bicycle", "motorcycle"]):
         (root / label).mkdir(parents=True)
-        real = sorted((SHARED_DATA / label).glob("*.png"))[:3] if SHARED_DATA.is_dir() else []
+        real = sorted((CIFAR_TRAIN / label).glob("*.png"))[:3] if CIFAR_TRAIN.is_dir() else []
         for i in range(3):
             target = root / label / f"{label}_{i}.png"
             if real:
@@ -498,13 +498,13 @@ def model_with_a_validation_split(tmp_path: Path, per_class: int = 10) -> tuple[
     """A copy of the committed model whose metadata records a held-out split of CIFAR files, with the
     accuracy on them worked out here, image by image, through predict() (not through evaluate)."""
     files = [
-        path.relative_to(SHARED_DATA).as_posix()
+        path.relative_to(CIFAR_TRAIN).as_posix()
         for label in ("bicycle", "motorcycle")
-        for path in sorted((SHARED_DATA / label).glob("*.png"))[:per_class]
+        for path in sorted((CIFAR_TRAIN / label).glob("*.png"))[:per_class]
     ]
     served = ImageClassifierModel.load()
     correct = sum(
-        served.class_names[int(np.argmax(served.predict((SHARED_DATA / name).read_bytes(), "image/png")))]
+        served.class_names[int(np.argmax(served.predict((CIFAR_TRAIN / name).read_bytes(), "image/png")))]
         == name.split("/")[0]
         for name in files
     )
@@ -518,7 +518,7 @@ def test_validation_split_reproduces_the_metadata_accuracy(tmp_path: Path) -> No
     # Given a model whose metadata records held-out files and the accuracy on them
     model, recorded = model_with_a_validation_split(tmp_path)
     # When re-evaluated through the ONNX server
-    report = evaluate_validation_split(model, SHARED_DATA)
+    report = evaluate_validation_split(model, CIFAR_TRAIN)
     # Then the figure in metadata.json is exactly reproduced
     assert report.n == model.metadata["validation"]["n"] == 20
     assert report.accuracy == pytest.approx(recorded)
@@ -714,7 +714,7 @@ def test_evaluate_without_a_directory_is_a_usage_error() -> None:
 def test_evaluate_validation_split_json(tmp_path: Path) -> None:
     model, recorded = model_with_a_validation_split(tmp_path)
     result = CliRunner().invoke(
-        evaluate, ["--validation-split", "--json", "--model-dir", str(model.model_dir), str(SHARED_DATA)]
+        evaluate, ["--validation-split", "--json", "--model-dir", str(model.model_dir), str(CIFAR_TRAIN)]
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["accuracy"] == pytest.approx(recorded)

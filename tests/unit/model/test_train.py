@@ -37,9 +37,9 @@ from model.training.loop import Recipe  # noqa: E402
 from model.training.network import Served  # noqa: E402
 from model.training.pipeline import load_calibration  # noqa: E402
 from model.training.recipes import DEFAULT_CANDIDATE, Candidate  # noqa: E402
-from tests.helpers import SHARED_DATA as SHARED_DATA_ROOT  # noqa: E402
+from tests.helpers import SHARED_DATA  # noqa: E402
 
-SHARED_DATA = SHARED_DATA_ROOT / "cifar100-bicycle-motorcycle" / "train"
+CIFAR_TRAIN = SHARED_DATA / "cifar100-bicycle-motorcycle" / "train"
 TINY = Recipe(resolution=48, epochs=1, batch_size=8)
 
 
@@ -47,7 +47,7 @@ def make_tiny_dataset(root: Path, per_class: int = 20) -> Path:
     """`per_class` images per class: real CIFAR ones when the shared data is there, synthetic otherwise."""
     for index, label in enumerate(["bicycle", "motorcycle"]):
         (root / label).mkdir(parents=True)
-        real = sorted((SHARED_DATA / label).glob("*.png"))[:per_class] if SHARED_DATA.is_dir() else []
+        real = sorted((CIFAR_TRAIN / label).glob("*.png"))[:per_class] if CIFAR_TRAIN.is_dir() else []
         for i in range(per_class):
             target = root / label / f"{label}_{i:03d}.png"
             if real:
