@@ -53,7 +53,9 @@ def run(
     for k in range(folds):
         held, kept = np.flatnonzero(fold_of == k), np.flatnonzero(fold_of != k)
         started = time.perf_counter()
-        network = fit(data.images[kept], data.labels[kept], classes, recipe, seed=seed + k, threads=threads)
+        network = fit(
+            data.images[kept], data.labels[kept], data.class_names, recipe, seed=seed + k, threads=threads
+        )
         seconds = time.perf_counter() - started
         row: dict[str, Any] = {"fold": k, "n": len(held), "training_seconds": round(seconds, 1)}
         held_views = predict_views(network, data.images[held])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +29,7 @@ class Recipe:
     label_smoothing: float = 0.1
     dropout: float = 0.2
     cutmix_probability: float = 0.0  # share of batches where a pasted box from another image mixes labels
+    head_init: str = "random"  # or "imagenet": start from the pre-trained head's nearest classes
     augmentation: Augmentation = field(default_factory=Augmentation)
 
 
@@ -46,7 +47,7 @@ Progress = Callable[[int, float, float], None]  # (epoch, mean loss, seconds so 
 def fit(
     images: np.ndarray,
     labels: np.ndarray,
-    classes: int,
+    class_names: Sequence[str],
     recipe: Recipe,
     *,
     seed: int,
@@ -55,7 +56,9 @@ def fit(
 ) -> LiteClassifier:
     """Fine-tune the backbone end to end on uint8 NHWC 32×32 images; returns the network in eval mode."""
     generator, rng = seed_everything(seed, threads)
-    network = LiteClassifier(classes, recipe.resolution, recipe.backbone, recipe.dropout)
+    network = LiteClassifier(
+        class_names, recipe.resolution, recipe.backbone, recipe.dropout, head_init=recipe.head_init
+    )
     # channels_last: oneDNN's faster convolution layout on CPU.
     network = network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     head = list(network.head.parameters())

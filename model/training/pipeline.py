@@ -117,7 +117,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
             fit(
                 train_set.images,
                 train_set.labels,
-                len(data.class_names),
+                data.class_names,
                 recipe,
                 seed=config.seed + index,
                 threads=config.threads,

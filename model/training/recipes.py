@@ -29,6 +29,11 @@ RECIPES: dict[str, Recipe] = {
     # Xia et al. 2024), which is what the threshold relies on.
     "lite0-128-ls0": Recipe(resolution=128, epochs=15, label_smoothing=0.0),
     "lite0-96-cutmix": Recipe(resolution=96, epochs=20, cutmix_probability=0.5),
+    # The shipped pair's recipes, starting from the ImageNet head's bicycle and motorcycle rows.
+    "lite0-128-e25-imhead": Recipe(resolution=128, epochs=25, head_init="imagenet"),
+    "lite0-128-cutmix-imhead": Recipe(
+        resolution=128, epochs=20, cutmix_probability=0.5, head_init="imagenet"
+    ),
 }
 
 

@@ -34,7 +34,7 @@ from model.training.data import (  # noqa: E402
     stratified_split,
 )
 from model.training.loop import Recipe  # noqa: E402
-from model.training.network import Served  # noqa: E402
+from model.training.network import IMAGENET_CLASSES, LiteClassifier, Served  # noqa: E402
 from model.training.pipeline import load_calibration  # noqa: E402
 from model.training.recipes import DEFAULT_CANDIDATE, Candidate  # noqa: E402
 from tests.helpers import SHARED_DATA  # noqa: E402
@@ -136,6 +136,27 @@ def test_the_served_graph_is_the_tempered_softmax_of_the_mean_of_image_and_mirro
     other = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2)).eval()
     both = torch.softmax((network(x) + other(x)) / 2, dim=1)
     assert torch.allclose(Served([network, other], 1.0, mirror=False)(x), both, atol=1e-6)
+
+
+def test_an_imagenet_head_starts_from_the_pre_trained_rows_of_its_nearest_classes() -> None:
+    # Given the network built with head_init="imagenet" for our two classes
+    network = LiteClassifier(["bicycle", "motorcycle"], 64, head_init="imagenet")
+    imagenet = network.body._fc
+    # Then each row of the new head is the mean of its ImageNet classes' rows, bias included
+    for row, name in enumerate(["bicycle", "motorcycle"]):
+        rows = list(IMAGENET_CLASSES[name])
+        assert torch.allclose(network.head.weight[row], imagenet.weight[rows].mean(0))
+        assert torch.allclose(network.head.bias[row], imagenet.bias[rows].mean())
+    # And a random head differs from it
+    random_head = LiteClassifier(["bicycle", "motorcycle"], 64).head.weight
+    assert not torch.allclose(random_head, network.head.weight)
+
+
+def test_an_imagenet_head_refuses_classes_it_has_no_imagenet_rows_for() -> None:
+    with pytest.raises(ValueError, match="no ImageNet classes for \\['scooter'\\]"):
+        LiteClassifier(["bicycle", "scooter"], 64, head_init="imagenet")
+    with pytest.raises(ValueError, match="unknown head_init"):
+        LiteClassifier(["bicycle", "motorcycle"], 64, head_init="zeros")
 
 
 def test_sagemaker_environment_sets_the_default_directories(
