@@ -110,7 +110,7 @@ def local_xray() -> Iterator[CapturingEmitter]:
         streaming_threshold=0,
         context_missing="IGNORE_ERROR",
     )
-    Tracer._reset_config()  # noqa: SLF001 (see the docstring: undo an earlier disabled Tracer)
+    Tracer._reset_config()  # a private reset: see the docstring
     global_sdk_config.set_sdk_enabled(True)
     try:
         yield emitter
@@ -120,6 +120,6 @@ def local_xray() -> Iterator[CapturingEmitter]:
         xray_recorder.sampling = saved["sampling"]
         xray_recorder.streaming_threshold = saved["streaming_threshold"]
         global_sdk_config.set_sdk_enabled(was_enabled)
-        Tracer._reset_config()  # noqa: SLF001
+        Tracer._reset_config()
         for logger, level in zip(quiet, levels, strict=True):
             logger.setLevel(level)

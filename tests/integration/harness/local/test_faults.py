@@ -60,7 +60,7 @@ class FlakyModel(StubModel):
 
 
 def test_a_container_crash_is_retried_until_the_model_answers(tmp_path: Path, bicycle_png: bytes) -> None:
-    # Given a model whose handler crashes twice (the container answers 500: ModelError, OriginalStatusCode 500)
+    # Given a model whose handler crashes twice (the container answers 500: ModelError, OriginalStatusCode)
     model = FlakyModel(RuntimeError("CUDA error: device-side assert"), failures=2)
     with LocalWorkflow(model=model, log_dir=tmp_path) as workflow:
         assert workflow.endpoint is not None
@@ -74,7 +74,7 @@ def test_a_container_crash_is_retried_until_the_model_answers(tmp_path: Path, bi
 
 
 def test_a_request_the_container_refuses_fails_at_once(tmp_path: Path, bicycle_png: bytes) -> None:
-    # Given a model that finds the bytes are no image (its handler answers 400: ModelError, OriginalStatusCode 400)
+    # Given a model that finds the bytes are no image (its handler answers 400 as ModelError)
     model = FlakyModel(InvalidImageError("cannot identify image file"), failures=10)
     with LocalWorkflow(model=model, log_dir=tmp_path) as workflow:
         # When an image runs through the real definition
