@@ -133,14 +133,21 @@ class LazyDeliveryLedger:
         return self
 
     def is_duplicate(self, object_version: dict[str, str]) -> bool:
+        ledger = self._loaded()
+        ledger.config.register_lambda_context(self._lambda_context)
+        return ledger.is_duplicate(object_version)
+
+    def release(self, object_version: dict[str, str]) -> None:
+        self._loaded().release(object_version)
+
+    def _loaded(self) -> DynamoDBDeliveryLedger:
         if self._ledger is None:
             from scones_common.duplicates import DynamoDBDeliveryLedger
 
             self._ledger = DynamoDBDeliveryLedger(
                 self._table_name, self._dynamodb_client(), self._ttl_seconds
             )
-        self._ledger.config.register_lambda_context(self._lambda_context)
-        return self._ledger.is_duplicate(object_version)
+        return self._ledger
 
 
 class SageMakerClassifier:
