@@ -11,7 +11,6 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-
 # The records' key is KEY_PREFIX#hash(object version). Powertools' default prefix is the name of the function
 # that records, so another function (release_delivery) could not find the record; both use this one.
 KEY_PREFIX = "scones.delivery"

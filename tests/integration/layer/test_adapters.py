@@ -118,6 +118,37 @@ def test_delivery_ledger_is_created_at_first_use_and_tells_a_repeated_version(s3
     assert len(clients) == 1
 
 
+def test_a_released_delivery_is_a_first_delivery_again_even_from_another_function(s3: Any) -> None:
+    # Given a delivery recorded by the serialize function (its own name in the environment, as on Lambda)
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="ledger",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    version = {"s3_bucket": "images", "s3_key": "a.png", "etag": "e1", "version_id": "v1"}
+    invocation = SimpleNamespace(get_remaining_time_in_millis=lambda: 30_000)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_LAMBDA_FUNCTION_NAME", "stack-serialize-image-data")
+        serialize = LazyDeliveryLedger("ledger", 3600, lambda: dynamodb).for_invocation(invocation)
+        assert serialize.is_duplicate(version) is False
+    # When the release function (another name) releases it, twice, and a version never recorded
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_LAMBDA_FUNCTION_NAME", "stack-release-delivery")
+        release = LazyDeliveryLedger("ledger", 3600, lambda: dynamodb)
+        release.release(version)
+        release.release(version)
+        release.release({**version, "etag": "never-seen"})
+    # Then the table is empty, and the next delivery of the version is a first one again
+    assert dynamodb.scan(TableName="ledger")["Count"] == 0
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_LAMBDA_FUNCTION_NAME", "stack-serialize-image-data")
+        again = LazyDeliveryLedger("ledger", 3600, lambda: dynamodb).for_invocation(invocation)
+        assert again.is_duplicate(version) is False
+        assert again.is_duplicate(version) is True
+
+
 def runtime_with(stub: Any) -> tuple[SageMakerClassifier, Stubber]:
     client = boto3.client(
         "sagemaker-runtime", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"

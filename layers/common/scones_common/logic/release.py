@@ -3,7 +3,7 @@ object version, delivered or started again, is classified rather than skipped as
 
 from __future__ import annotations
 
-from scones_common.models import ReleaseDeliveryRequest, ReleasedDelivery
+from scones_common.models import ReleasedDelivery, ReleaseDeliveryRequest
 from scones_common.ports import DeliveryLedger
 
 

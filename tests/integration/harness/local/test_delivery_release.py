@@ -1,4 +1,4 @@
-"""A failed execution releases its delivery record: the same object version, delivered again, is classified."""
+"""A failed execution releases its delivery record: the object version, delivered again, is classified."""
 
 from __future__ import annotations
 
