@@ -21,7 +21,9 @@ delivery_ledger = LazyDeliveryLedger(
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+# The response carries the image (up to about 200 KB of base64): recorded as X-Ray metadata it would make
+# a trace document over the 64 KB that Powertools documents for capture_response=False.
+@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ref = parse_event(ImageRef, event)
     logger.set_correlation_id(ref.s3_uri)

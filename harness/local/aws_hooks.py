@@ -14,6 +14,7 @@ from botocore.response import StreamingBody
 
 from harness.local.endpoint import EndpointErrorResponse, LocalEndpoint
 from harness.local.lambda_runtime import LocalFunction, PayloadTooLargeError
+from harness.local.template import ACCOUNT_ID, REGION
 
 _PARAMS_KEY = "scones_harness_params"
 
@@ -106,9 +107,15 @@ class AwsHooks:
         except EndpointErrorResponse as exc:
             parsed_error: dict[str, Any] = {"Error": {"Code": exc.code, "Message": exc.message}}
             if exc.code == "ModelError":
-                parsed_error["OriginalMessage"] = exc.message
+                # The members of the runtime's ModelError shape (botocore's sagemaker-runtime model).
+                parsed_error["Message"] = exc.message
+                parsed_error["OriginalMessage"] = exc.original_message or exc.message
                 if exc.original_status is not None:
                     parsed_error["OriginalStatusCode"] = exc.original_status
+                parsed_error["LogStreamArn"] = (
+                    f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:/aws/sagemaker/Endpoints/{name}"
+                    ":log-stream:AllTraffic/local"
+                )
             return _response(exc.status, parsed_error)
         return _response(
             200,

@@ -3,7 +3,8 @@
 Each request goes through model.serving.handler's input_fn, predict_fn and output_fn, the functions
 the deployed PyTorch container calls from model.tar.gz, so local and deployed serving share one code
 path. What the runtime adds around the container is here: the request size limit, the 424 ModelError
-that carries a container's 4xx, the invocation timeout, and injected faults.
+that carries the container's own status (a 4xx for a request the handler refuses, a 500 when the
+handler crashes, 0 for the 60 s invocation timeout) in OriginalStatusCode, and injected faults.
 """
 
 from __future__ import annotations
@@ -39,12 +40,20 @@ class EndpointFault:
     delay_seconds: float = 0.0
     body: bytes | None = None
     original_status: int | None = None  # a ModelError's OriginalStatusCode: the container's own status
+    original_message: str | None = None  # and its OriginalMessage
 
 
 # The errors SageMaker's runtime returns, with their HTTP status (botocore picks the exception by code).
 FAULTS = {
+    # The container's 5xx (the workflow retries it) and its 4xx (final), as the runtime reports them.
     "ModelError": EndpointFault(
         "ModelError", 424, "Received server error (500) from primary", original_status=500
+    ),
+    "ModelError400": EndpointFault(
+        "ModelError",
+        424,
+        'Received client error (400) from primary with message "injected fault"',
+        original_status=400,
     ),
     "ModelNotReadyException": EndpointFault("ModelNotReadyException", 429, "Model is not ready"),
     "ThrottlingException": EndpointFault("ThrottlingException", 400, "Rate exceeded"),
@@ -57,10 +66,31 @@ FAULTS = {
 class EndpointErrorResponse(Exception):
     """Raised inside the endpoint; the hook turns it into SageMaker's error response."""
 
-    def __init__(self, code: str, status: int, message: str, original_status: int | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        status: int,
+        message: str,
+        original_status: int | None = None,
+        original_message: str | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code, self.status, self.message = code, status, message
+        # A ModelError's OriginalStatusCode and OriginalMessage: what the container itself answered.
         self.original_status = original_status
+        self.original_message = original_message
+
+
+def model_error(status: int, message: str) -> EndpointErrorResponse:
+    """The runtime's ModelError (HTTP 424) for a container that answered `status` with `message`."""
+    kind = "client" if 400 <= status < 500 else "server"
+    return EndpointErrorResponse(
+        "ModelError",
+        424,
+        f'Received {kind} error ({status}) from primary with message "{message}"',
+        status,
+        message,
+    )
 
 
 @dataclass
@@ -75,8 +105,14 @@ class EndpointCall:
 # Data capture: (request body, request content type, response body, response content type).
 CaptureHook = Callable[[bytes, str, bytes, str], None]
 
-# SageMaker gives a real-time model 60 s to answer, then fails the call with ModelError.
+# SageMaker gives a real-time model 60 s to answer, then fails the call with ModelError; the runtime
+# reports it as the container's "server error (0)" (as seen in the answers quoted in
+# aws/amazon-sagemaker-examples#799 and RamVegiraju/SageMaker-Deployment#3).
 INVOCATION_TIMEOUT_SECONDS = 60.0
+MODEL_TIMEOUT_MESSAGE = (
+    "Your invocation timed out while waiting for a response from container primary. Review the latency"
+    " metrics for each container in Amazon CloudWatch, resolve the issue, and try again."
+)
 
 
 class LocalEndpoint:
@@ -124,15 +160,13 @@ class LocalEndpoint:
         if fault is not None:
             if fault.delay_seconds > self.invocation_timeout_seconds:
                 time.sleep(self.invocation_timeout_seconds)
-                raise EndpointErrorResponse(
-                    "ModelError",
-                    424,
-                    "Your invocation timed out while waiting for a response from container primary.",
-                )
+                raise model_error(0, MODEL_TIMEOUT_MESSAGE)
             if fault.delay_seconds:
                 time.sleep(fault.delay_seconds)
             if fault.code:
-                raise EndpointErrorResponse(fault.code, fault.status, fault.message, fault.original_status)
+                raise EndpointErrorResponse(
+                    fault.code, fault.status, fault.message, fault.original_status, fault.original_message
+                )
             if fault.body is not None:
                 return fault.body
         if len(body) > MAX_REQUEST_BYTES:
@@ -149,10 +183,9 @@ class LocalEndpoint:
         except RequestError as exc:
             # The container answers a request it cannot serve with a 4xx, which the runtime reports
             # as ModelError (HTTP 424) naming the container's status.
-            raise EndpointErrorResponse(
-                "ModelError",
-                424,
-                f'Received client error ({exc.status_code}) from primary with message "{exc.message}"',
-                exc.status_code,
-            ) from exc
+            raise model_error(exc.status_code, exc.message) from exc
+        except Exception as exc:
+            # Any other exception in the handler: the inference toolkit answers 500 with its text, and
+            # the runtime reports that as ModelError too.
+            raise model_error(500, f"{type(exc).__name__}: {exc}") from exc
         return response

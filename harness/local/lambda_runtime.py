@@ -294,7 +294,8 @@ class LocalFunction:
         with (
             local_process(),
             _INVOKE_LOCK,
-            thread_environment().scoped(self.environment),
+            # Lambda sets the invocation's X-Ray trace header in the environment of each invocation.
+            thread_environment().scoped({**self.environment, "_X_AMZN_TRACE_ID": _trace_header()}),
             _stdout_to(self._sink),
         ):
             self._route_service_logger()
@@ -340,6 +341,12 @@ class PayloadTooLargeError(Exception):
             f"{size} byte payload is too large for the Invoke API (max {MAX_SYNC_PAYLOAD_BYTES})"
         )
         self.size = size
+
+
+def _trace_header() -> str:
+    """An X-Ray trace header as Lambda sets it for a sampled invocation (Root, Parent, Sampled)."""
+    root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=1"
 
 
 def _error_payload(exc: BaseException) -> bytes:

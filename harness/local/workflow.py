@@ -21,6 +21,7 @@ from harness.local.eventbridge import LocalEventBridge, execution_status_change,
 from harness.local.lambda_runtime import LocalFunction, wait_for_running_invocations
 from harness.local.process import local_process
 from harness.local.template import ACCOUNT_ID, REGION, Stack, read_stack
+from harness.local.tracing import CapturingEmitter, local_xray, tracing_environment
 from harness.ops.execution import (
     TERMINAL_STATUSES,
     ExecutionResult,
@@ -60,6 +61,7 @@ class LocalWorkflow(StartsExecutions):
         parameter_overrides: dict[str, str] | None = None,
         retry_delay_cap_seconds: int | None = 1,
         task_timeout_cap_seconds: int | None = None,
+        tracing: bool = False,
     ) -> None:
         overrides = dict(parameter_overrides or {})
         if threshold is not None:
@@ -69,6 +71,11 @@ class LocalWorkflow(StartsExecutions):
         self._model = model
         self._retry_delay_cap = retry_delay_cap_seconds
         self._task_timeout_cap = task_timeout_cap_seconds
+        # With `tracing`, the functions run with X-Ray active, as deployed (Tracing: Active), and what they
+        # would send to the daemon is kept in `traces` (harness.local.tracing).
+        self._tracing = tracing
+        self._xray: AbstractContextManager[CapturingEmitter] | None = None
+        self.traces: CapturingEmitter | None = None
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._saved_env: dict[str, str | None] = {}
         self._saved_session: boto3.Session | None = None
@@ -112,8 +119,14 @@ class LocalWorkflow(StartsExecutions):
         # Hooks go on the default session before any handler module creates its clients.
         boto3.setup_default_session(region_name=REGION)
         assert boto3.DEFAULT_SESSION is not None
+        if self._tracing:
+            self._xray = local_xray()
+            self.traces = self._xray.__enter__()
         self.functions = {
-            spec.function_name: LocalFunction(spec, self.log_dir) for spec in self.stack.functions.values()
+            spec.function_name: LocalFunction(
+                spec, self.log_dir, tracing_environment(spec.code_dir) if self._tracing else None
+            )
+            for spec in self.stack.functions.values()
         }
         endpoint_name = self.stack.parameters.get("EndpointName", "scones-image-classifier")
         self.endpoint = LocalEndpoint(endpoint_name, self._model or load_model())
@@ -191,6 +204,9 @@ class LocalWorkflow(StartsExecutions):
         try:
             self._mock.stop()
         finally:
+            if self._xray is not None:
+                self._xray.__exit__(None, None, None)
+                self._xray = None
             boto3.DEFAULT_SESSION = self._saved_session
             if self._process is not None:
                 self._process.__exit__(None, None, None)

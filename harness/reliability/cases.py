@@ -168,7 +168,23 @@ class FaultCase:
 
 _MODEL_OUTPUT = "InvalidModelOutputError"
 FAULT_CASES: tuple[FaultCase, ...] = (
-    FaultCase("SageMaker ModelError", "ClassifyImage", 1, "EndpointError", 1, endpoint_fault="ModelError"),
+    # ModelError carries the container's own status: a 5xx is retried, a 4xx is final.
+    FaultCase(
+        "SageMaker ModelError, container 500 x2",
+        "ClassifyImage",
+        2,
+        "SUCCEEDED",
+        3,
+        endpoint_fault="ModelError",
+    ),
+    FaultCase(
+        "SageMaker ModelError, container 400",
+        "ClassifyImage",
+        1,
+        "EndpointError",
+        1,
+        endpoint_fault="ModelError400",
+    ),
     FaultCase(
         "SageMaker ValidationError", "ClassifyImage", 1, "EndpointError", 1, endpoint_fault="ValidationError"
     ),
@@ -199,8 +215,8 @@ FAULT_CASES: tuple[FaultCase, ...] = (
         "model slower than the 60 s invocation timeout",
         "ClassifyImage",
         1,
-        "EndpointError",
-        1,
+        "SUCCEEDED",
+        2,
         endpoint_fault=EndpointFault(delay_seconds=3600.0),
     ),
     *(

@@ -20,11 +20,13 @@ FUNCTIONS = {
     "SerializeImageDataFunction": ("serialize_image_data", 512, 30),
     "ClassifyImageFunction": ("classify_image", 256, 70),
     "FilterInferencesFunction": ("filter_inferences", 128, 10),
+    "ReleaseDeliveryFunction": ("release_delivery", 128, 10),
 }
 LOG_GROUPS = {
     "SerializeImageDataFunction": "SerializeImageDataLogGroup",
     "ClassifyImageFunction": "ClassifyImageLogGroup",
     "FilterInferencesFunction": "FilterInferencesLogGroup",
+    "ReleaseDeliveryFunction": "ReleaseDeliveryLogGroup",
 }
 # The values CloudWatch Logs accepts for RetentionInDays.
 # fmt: off
@@ -492,13 +494,13 @@ def test_filter_has_no_permissions_of_its_own(resources: dict[str, Any]) -> None
     assert _own_grants(resources, "FilterInferencesFunction") == []
 
 
-def test_state_machine_may_invoke_exactly_the_three_functions(resources: dict[str, Any]) -> None:
+def test_state_machine_may_invoke_exactly_its_functions(resources: dict[str, Any]) -> None:
     # Given the state machine's policies
     policies = props_of(resources, "ImageClassificationStateMachine")["Policies"]
     found = list(statements(policies))
     # When the statements granting lambda actions are collected
     invoking = [s for s in found if any(a.startswith("lambda:") for a in as_list(s["Action"]))]
-    # Then one statement grants InvokeFunction on the three functions' own ARNs, nothing wider
+    # Then one statement grants InvokeFunction on its functions' own ARNs, nothing wider
     # (SAM's LambdaInvokePolicy would grant "function:<name>*"), and no policy template is used
     assert not [p for p in policies if not (isinstance(p, dict) and "Statement" in p)]
     assert len(invoking) == 1

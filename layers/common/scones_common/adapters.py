@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -32,10 +33,30 @@ _TRANSIENT_ENDPOINT_ERRORS = {
     "InternalFailure",
     "InternalDependencyException",
 }
+# ModelError (HTTP 424) is how the runtime reports the container's own error answer, with the container's
+# status in OriginalStatusCode: a 4xx is this request's fault (final), a 5xx the container's (worth another
+# try). The 60 s model timeout is a ModelError too; the runtime reports it as "server error (0)".
+_CONTAINER_STATUS = re.compile(r"Received (?:server|client) error \((\d+)\)")
+_MODEL_TIMEOUT = "timed out"
 
 
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+
+
+def _is_container_fault(exc: ClientError) -> bool:
+    """A ModelError for the container's 5xx or the model timeout (retried); not for its 4xx (final)."""
+    if _error_code(exc) != "ModelError":
+        return False
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    status = exc.response.get("OriginalStatusCode")
+    if not isinstance(status, int):
+        # Older answers name the status only in the message: 'Received server error (500) from ...'.
+        found = _CONTAINER_STATUS.search(message)
+        status = int(found.group(1)) if found else None
+    if status is None:
+        return _MODEL_TIMEOUT in message
+    return status == 0 or status >= 500
 
 
 class S3ImageStore:
@@ -112,14 +133,21 @@ class LazyDeliveryLedger:
         return self
 
     def is_duplicate(self, object_version: dict[str, str]) -> bool:
+        ledger = self._loaded()
+        ledger.config.register_lambda_context(self._lambda_context)
+        return ledger.is_duplicate(object_version)
+
+    def release(self, object_version: dict[str, str]) -> None:
+        self._loaded().release(object_version)
+
+    def _loaded(self) -> DynamoDBDeliveryLedger:
         if self._ledger is None:
             from scones_common.duplicates import DynamoDBDeliveryLedger
 
             self._ledger = DynamoDBDeliveryLedger(
                 self._table_name, self._dynamodb_client(), self._ttl_seconds
             )
-        self._ledger.config.register_lambda_context(self._lambda_context)
-        return self._ledger.is_duplicate(object_version)
+        return self._ledger
 
 
 class SageMakerClassifier:
@@ -143,7 +171,7 @@ class SageMakerClassifier:
             code = _error_code(exc)
             message = exc.response.get("Error", {}).get("Message", "")
             text = f"endpoint {self._endpoint_name!r}: {code}: {message}"
-            if code in _TRANSIENT_ENDPOINT_ERRORS:
+            if code in _TRANSIENT_ENDPOINT_ERRORS or _is_container_fault(exc):
                 raise EndpointUnavailableError(text) from exc
             raise EndpointError(text) from exc
         except BotoCoreError as exc:  # timeouts and connection errors: worth another try

@@ -30,11 +30,11 @@ class UnsupportedImageFormatError(SconesError):
 
 
 class EndpointError(SconesError):
-    """The endpoint failed for good: ModelError, ValidationError or a missing endpoint."""
+    """The endpoint failed for good: a container 4xx (ModelError), ValidationError, no such endpoint."""
 
 
 class EndpointUnavailableError(SconesError):
-    """The endpoint failed in a way worth retrying: throttling, not ready, 5xx."""
+    """The endpoint failed in a way worth retrying: throttling, not ready, 5xx (container's too), timeout."""
 
 
 class InvalidModelOutputError(SconesError):

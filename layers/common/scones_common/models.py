@@ -80,6 +80,24 @@ class DuplicateImage(BaseModel):
     duplicate: bool = True
 
 
+class ReleaseDeliveryRequest(BaseModel):
+    """Input of release_delivery: the failed execution's own input ($$.Execution.Input)."""
+
+    model_config = _PAYLOAD
+
+    execution_input: ImageRef
+
+
+class ReleasedDelivery(BaseModel):
+    """Output of release_delivery: `released` is False for an execution no S3 delivery started."""
+
+    model_config = _PAYLOAD
+
+    s3_bucket: str = S3Bucket
+    s3_key: str = S3Key
+    released: bool
+
+
 class ClassifiedImage(BaseModel):
     """Output of classify_image (and of filter_inferences when the image passes)."""
 

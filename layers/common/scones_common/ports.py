@@ -36,3 +36,7 @@ class DeliveryLedger(Protocol):
     def is_duplicate(self, object_version: dict[str, str]) -> bool:
         """Records the object version; True when it was recorded before (a repeated delivery)."""
         ...
+
+    def release(self, object_version: dict[str, str]) -> None:
+        """Forgets the object version (its execution failed): its next delivery is a first one again."""
+        ...

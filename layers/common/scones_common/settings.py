@@ -46,6 +46,12 @@ class SerializeSettings(EnvironmentSettings):
     idempotency_ttl_seconds: int = Field(default=2 * 24 * 3600, gt=0)
 
 
+class ReleaseSettings(EnvironmentSettings):
+    # The table serialize_image_data records deliveries in (see SerializeSettings).
+    idempotency_table_name: str = Field(min_length=3, max_length=255)
+    idempotency_ttl_seconds: int = Field(default=2 * 24 * 3600, gt=0)
+
+
 class ClassifySettings(EnvironmentSettings):
     endpoint_name: str = Field(min_length=1, max_length=63)
     class_names: str = Field(

@@ -118,6 +118,37 @@ def test_delivery_ledger_is_created_at_first_use_and_tells_a_repeated_version(s3
     assert len(clients) == 1
 
 
+def test_a_released_delivery_is_a_first_delivery_again_even_from_another_function(s3: Any) -> None:
+    # Given a delivery recorded by the serialize function (its own name in the environment, as on Lambda)
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="ledger",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    version = {"s3_bucket": "images", "s3_key": "a.png", "etag": "e1", "version_id": "v1"}
+    invocation = SimpleNamespace(get_remaining_time_in_millis=lambda: 30_000)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_LAMBDA_FUNCTION_NAME", "stack-serialize-image-data")
+        serialize = LazyDeliveryLedger("ledger", 3600, lambda: dynamodb).for_invocation(invocation)
+        assert serialize.is_duplicate(version) is False
+    # When the release function (another name) releases it, twice, and a version never recorded
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_LAMBDA_FUNCTION_NAME", "stack-release-delivery")
+        release = LazyDeliveryLedger("ledger", 3600, lambda: dynamodb)
+        release.release(version)
+        release.release(version)
+        release.release({**version, "etag": "never-seen"})
+    # Then the table is empty, and the next delivery of the version is a first one again
+    assert dynamodb.scan(TableName="ledger")["Count"] == 0
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_LAMBDA_FUNCTION_NAME", "stack-serialize-image-data")
+        again = LazyDeliveryLedger("ledger", 3600, lambda: dynamodb).for_invocation(invocation)
+        assert again.is_duplicate(version) is False
+        assert again.is_duplicate(version) is True
+
+
 def runtime_with(stub: Any) -> tuple[SageMakerClassifier, Stubber]:
     client = boto3.client(
         "sagemaker-runtime", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
@@ -139,7 +170,7 @@ def test_classifier_returns_probabilities() -> None:
 @pytest.mark.parametrize(
     ("code", "status", "expected"),
     [
-        ("ModelError", 424, EndpointError),
+        ("ModelError", 424, EndpointError),  # no container status: final (see the ModelError tests below)
         ("ValidationError", 400, EndpointError),
         ("ModelNotReadyException", 429, EndpointUnavailableError),
         ("ThrottlingException", 400, EndpointUnavailableError),
@@ -153,6 +184,77 @@ def test_endpoint_errors_are_named_transient_or_permanent(code: str, status: int
     )
     with pytest.raises(expected, match=code):
         classifier.classify(b"png", "image/png")
+
+
+_SERVER = (
+    'Received server error ({status}) from primary with message "{original}". See https://x in account 1.'
+)
+_CLIENT = (
+    'Received client error ({status}) from primary with message "{original}". See https://x in account 1.'
+)
+_TIMEOUT = "Your invocation timed out while waiting for a response from container primary."
+_LOG_STREAM = (
+    "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/ep:log-stream:AllTraffic/i-0"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "original", "expected"),
+    [
+        (500, _SERVER, "worker died", EndpointUnavailableError),
+        (503, _SERVER, "no worker free", EndpointUnavailableError),
+        (0, _SERVER, _TIMEOUT, EndpointUnavailableError),  # the 60 s model timeout
+        (400, _CLIENT, "not an image", EndpointError),
+        (415, _CLIENT, "image/gif is not served", EndpointError),
+    ],
+    ids=["500", "503", "model-timeout", "400", "415"],
+)
+def test_model_error_is_retried_for_the_container_5xx_and_timeout_only(
+    status: int, message: str, original: str, expected: type
+) -> None:
+    # Given a ModelError (424) carrying the container's own status, as the runtime's service model shapes it
+    classifier, stubber = runtime_with(
+        lambda s: s.add_client_error(
+            "invoke_endpoint",
+            service_error_code="ModelError",
+            service_message=message.format(status=status, original=original),
+            http_status_code=424,
+            modeled_fields={
+                "OriginalStatusCode": status,
+                "OriginalMessage": original,
+                "LogStreamArn": _LOG_STREAM,
+            },
+        )
+    )
+    # When the image is classified
+    # Then a 5xx or the model timeout is worth another try, a 4xx is final; both name the ModelError
+    with pytest.raises(expected, match="ModelError") as raised:
+        classifier.classify(b"png", "image/png")
+    assert original in str(raised.value) and type(raised.value) is expected
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ('Received server error (500) from primary with message "boom".', EndpointUnavailableError),
+        ('Received client error (400) from primary with message "bad bytes".', EndpointError),
+        (f'Received server error (0) from primary with message "{_TIMEOUT}".', EndpointUnavailableError),
+        ("something else entirely", EndpointError),
+    ],
+    ids=["500-in-message", "400-in-message", "timeout-in-message", "unknown"],
+)
+def test_model_error_without_original_status_reads_the_message(message: str, expected: type) -> None:
+    # Given a ModelError whose answer names the container's status only in its message
+    classifier, _ = runtime_with(
+        lambda s: s.add_client_error(
+            "invoke_endpoint", service_error_code="ModelError", service_message=message, http_status_code=424
+        )
+    )
+    # When classified, then 5xx and the timeout are retried, 4xx and anything unrecognised are final
+    with pytest.raises(expected) as raised:
+        classifier.classify(b"png", "image/png")
+    assert type(raised.value) is expected
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,10 @@ class InMemoryDeliveryLedger:
         self.recorded.append(dict(object_version))
         return False
 
+    def release(self, object_version: dict[str, str]) -> None:
+        if object_version in self.recorded:
+            self.recorded.remove(object_version)
+
 
 class InMemoryResultStore:
     """ResultStore over a dict of (bucket, key) -> bytes; a missing object is unreadable, as with S3."""

@@ -93,7 +93,7 @@ def test_failed_invocations_are_not_captured(stub_workflow: LocalWorkflow, bicyc
     # Given a ModelError (permanent) for the first image, then a throttle the ASL retries past
     endpoint, capture = stub_workflow.endpoint, stub_workflow.capture
     assert endpoint is not None and capture is not None
-    endpoint.inject("ModelError")
+    endpoint.inject("ModelError400")
     failed = stub_workflow.run(stub_workflow.upload(bicycle_png, "test/model-error.png"))
     endpoint.inject("ThrottlingException")
     retried = stub_workflow.run(stub_workflow.upload(bicycle_png, "test/throttled.png"))

@@ -10,6 +10,7 @@ from harness.local.endpoint import EndpointFault
 from harness.local.workflow import LocalWorkflow
 from harness.ops.execution import ExecutionResult
 from harness.reliability.cases import FAULT_CASES, FaultCase, apply_fault
+from scones_common.exceptions import InvalidImageError
 from tests.helpers import StubModel
 
 pytestmark = pytest.mark.integration
@@ -42,3 +43,68 @@ def test_step_past_its_task_timeout_ends_as_step_timed_out(tmp_path: Path, bicyc
     # Then the state times out and the execution fails with a named error, not States.Runtime
     assert (result.status, result.error) == ("FAILED", "StepTimedOut")
     assert "TimeoutSeconds" in (result.cause or "")
+
+
+class FlakyModel(StubModel):
+    """A model whose first `failures` calls raise `error` inside the container's handler."""
+
+    def __init__(self, error: Exception, failures: int) -> None:
+        super().__init__()
+        self.error, self.failures = error, failures
+
+    def predict(self, body: bytes, content_type: str) -> list[float]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise self.error
+        return super().predict(body, content_type)
+
+
+def test_a_container_crash_is_retried_until_the_model_answers(tmp_path: Path, bicycle_png: bytes) -> None:
+    # Given a model whose handler crashes twice (the container answers 500: ModelError, OriginalStatusCode)
+    model = FlakyModel(RuntimeError("CUDA error: device-side assert"), failures=2)
+    with LocalWorkflow(model=model, log_dir=tmp_path) as workflow:
+        assert workflow.endpoint is not None
+        # When an image runs through the real definition
+        result = run_once(workflow, bicycle_png)
+        errors = [call.error for call in workflow.endpoint.calls]
+    # Then ClassifyImage is retried past both crashes and the image is classified
+    assert result.status == "SUCCEEDED", (result.error, result.message)
+    assert result.attempts("ClassifyImage") == 3
+    assert errors == ["ModelError", "ModelError", None]
+
+
+def test_a_request_the_container_refuses_fails_at_once(tmp_path: Path, bicycle_png: bytes) -> None:
+    # Given a model that finds the bytes are no image (its handler answers 400 as ModelError)
+    model = FlakyModel(InvalidImageError("cannot identify image file"), failures=10)
+    with LocalWorkflow(model=model, log_dir=tmp_path) as workflow:
+        # When an image runs through the real definition
+        result = run_once(workflow, bicycle_png)
+    # Then it fails with the permanent EndpointError, without a retry, naming the container's answer
+    assert (result.status, result.error) == ("FAILED", "EndpointError")
+    assert result.attempts("ClassifyImage") == 1
+    assert "client error (400)" in (result.message or "") and "cannot identify image file" in (
+        result.message or ""
+    )
+
+
+def test_the_local_model_error_has_the_runtimes_shape(tmp_path: Path, bicycle_png: bytes) -> None:
+    # Given a crashing model behind the local endpoint
+    import boto3
+    from botocore.exceptions import ClientError
+
+    with LocalWorkflow(model=FlakyModel(RuntimeError("boom"), failures=1), log_dir=tmp_path) as workflow:
+        assert workflow.endpoint is not None
+        runtime = boto3.client("sagemaker-runtime")
+        # When it is invoked with the SDK, as the classify function does
+        with pytest.raises(ClientError) as raised:
+            runtime.invoke_endpoint(
+                EndpointName=workflow.endpoint.name, ContentType="image/png", Body=bicycle_png
+            )
+    # Then botocore raises ModelError (424) with the members of the runtime's ModelError shape
+    error = raised.value
+    assert type(error).__name__ == "ModelError"
+    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert error.response["OriginalStatusCode"] == 500
+    assert error.response["OriginalMessage"] == "RuntimeError: boom"
+    assert error.response["LogStreamArn"].startswith("arn:aws:logs:")
+    assert "Received server error (500)" in error.response["Error"]["Message"]

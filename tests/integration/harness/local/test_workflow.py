@@ -125,7 +125,7 @@ def test_url_encoded_key_from_an_s3_event_is_found(stub_workflow: LocalWorkflow,
 
 def test_permanent_endpoint_error_fails_at_once(stub_workflow: LocalWorkflow, bicycle_png: bytes) -> None:
     assert stub_workflow.endpoint is not None
-    stub_workflow.endpoint.inject("ModelError")
+    stub_workflow.endpoint.inject("ModelError400")
     result = stub_workflow.run(stub_workflow.upload(bicycle_png, "test/a.png"))
     assert (result.status, result.error) == ("FAILED", "EndpointError")
     assert "ModelError" in (result.message or "")
