@@ -23,10 +23,12 @@ from harness.cli.run import run
 from harness.cli.stage_data import stage_data_command
 from harness.cli.train import train
 from harness.cli.train_sagemaker import train_sagemaker_command
+from harness.cli.view import view_command
 
 COMMANDS: tuple[click.Command, ...] = (
     demo,
     run,
+    view_command,
     invoke,
     batch_command,
     load_command,
