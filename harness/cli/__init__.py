@@ -15,6 +15,7 @@ from harness.cli.cleanup_endpoint import cleanup_endpoint_command
 from harness.cli.demo import demo
 from harness.cli.deploy import deploy_command
 from harness.cli.evaluate import evaluate
+from harness.cli.graph import graph_command
 from harness.cli.invoke import invoke
 from harness.cli.load import load_command
 from harness.cli.monitor import monitor_command
@@ -29,6 +30,7 @@ COMMANDS: tuple[click.Command, ...] = (
     demo,
     run,
     view_command,
+    graph_command,
     invoke,
     batch_command,
     load_command,

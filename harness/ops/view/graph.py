@@ -13,7 +13,7 @@ import shutil
 import subprocess
 
 from harness.errors import ToolError
-from harness.ops.view.machine import END, START, Edge, Machine
+from harness.ops.view.machine import END, START, Edge, Machine, State
 from harness.ops.view.path import (
     CAUGHT,
     FAILED,
@@ -105,7 +105,7 @@ def to_dot(
         attributes = (
             f"id={_quote('state-' + name)} class={_quote('state ' + (status or 'plain'))} "
             f"label={_quote(label)} shape={shape} style={style} peripheries={peripheries} "
-            f'fillcolor="{fill}" color="{border}" tooltip={_quote(f"{state.type}: {state.comment}"[:300])}'
+            f'fillcolor="{fill}" color="{border}" tooltip={_quote(state_tooltip(state))}'
         )
         if status == FAILED:
             attributes += " penwidth=2"
@@ -125,6 +125,17 @@ def to_dot(
     return "\n".join(lines) + "\n"
 
 
+def state_tooltip(state: State) -> str:
+    return f"{state.type}: {state.comment}"[:300].strip()
+
+
+def edge_tooltip(edge: Edge) -> str:
+    if not edge.label:
+        return edge.kind
+    text = edge.label if edge.label.startswith(edge.kind) else f"{edge.kind}: {edge.label}"
+    return text.replace("\n", "; ")
+
+
 def edge_taken(edge: Edge, taken: set[tuple[str, str, bool]]) -> bool:
     """A Catch edge when the state failed into its target; a Retry loop when the state was retried."""
     if edge.kind == "retry":
@@ -139,6 +150,7 @@ def _node_id(name: str) -> str:
 def _edge(edge: Edge, taken: bool) -> str:
     attributes = [f"id={_quote(edge.id)}", f"class={_quote(edge.kind + (' taken' if taken else ''))}"]
     attributes.append(_EDGE_STYLE[edge.kind])
+    attributes.append(f"tooltip={_quote(edge_tooltip(edge))}")
     if edge.label:
         attributes.append(f"label={_quote(edge.label)}")
     if taken:
@@ -173,9 +185,21 @@ def inline_svg(dot_text: str) -> str:
     return svg[svg.index("<svg") :]
 
 
-_ID = re.compile(r'<g id="((?:state|edge)(?:-|&#45;)[^"]+)" class="(?:node|edge) ([^"]+)"')
+_ELEMENT = re.compile(
+    r'<g id="((?:state|edge)(?:-|&#45;)[^"]+)" class="(?:node|edge) ([^"]+)">\s*<title>[^<]*</title>\s*'
+    r'<g id="a_[^"]*"><a xlink:title="([^"]*)">'
+)
 
 
-def drawn_elements(svg: str) -> dict[str, str]:
-    """Every state and edge an SVG drawn here holds: id -> class (Graphviz writes `-` as `&#45;`)."""
-    return {html.unescape(found): kind for found, kind in _ID.findall(svg)}
+def drawn_elements(svg: str) -> list[tuple[str, str, str]]:
+    """Every state and edge an SVG drawn here holds, (id, class, tooltip) in order; the tooltips carry
+    each state's type and each edge's label (Catch errors, Retry attempts and intervals)."""
+    return [tuple(html.unescape(part) for part in found) for found in _ELEMENT.findall(svg)]  # type: ignore[misc]
+
+
+def expected_elements(machine: Machine) -> list[tuple[str, str, str]]:
+    """What `drawn_elements` finds in the plain drawing of `machine`."""
+    states = [
+        (f"state-{name}", "state plain", state_tooltip(state)) for name, state in machine.states.items()
+    ]
+    return states + [(edge.id, edge.kind, edge_tooltip(edge)) for edge in machine.edges]
