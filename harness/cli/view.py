@@ -103,11 +103,23 @@ def _deployed_record(execution: str | None, stack_name: str, region: str | None)
     show_default=True,
     help="Local: where run, demo and batch recorded their executions.",
 )
+@click.option(
+    "--screenshot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also save the top of the page as this PNG (headless Chromium's --screenshot).",
+)
 @stack_option
 @region_option
 @one_line_errors
 def view_command(
-    execution: str | None, last: bool, out: Path, record_dir: Path, stack_name: str | None, region: str | None
+    execution: str | None,
+    last: bool,
+    out: Path,
+    record_dir: Path,
+    screenshot: Path | None,
+    stack_name: str | None,
+    region: str | None,
 ) -> None:
     """Write an execution's page: the state machine drawn from its ASL (Graphviz), each state coloured by
     what happened, Catch and Retry edges, the event history, each state's input and output, the image.
@@ -130,6 +142,10 @@ def view_command(
         soft_wrap=True,
     )
     out_console.print(f"Execution page: {page.resolve().as_uri()}", soft_wrap=True)
+    if screenshot is not None:
+        from harness.ops.view.screenshot import screenshot as take
+
+        out_console.print(f"Screenshot: {take(page, screenshot)}", soft_wrap=True)
 
 
 __all__ = ["announce", "view_command", "write_run_view"]
