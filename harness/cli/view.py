@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from harness.cli.console import console, status_console
+from harness.cli.console import console
 from harness.cli.errors import one_line_errors
 from harness.cli.options import region_option, stack_option
 from harness.errors import ToolError, UnusableInputError
@@ -47,9 +47,11 @@ def write_run_view(
 
 
 def announce(pages: Path | str, as_json: bool = False) -> None:
-    """Where the pages are: on stderr with --json, so that stdout stays JSON."""
-    text = f"Execution pages: {pages.resolve().as_uri() if isinstance(pages, Path) else pages}"
-    (status_console() if as_json else console()).print(text, soft_wrap=True)
+    """Where the pages are; nothing with --json, whose output is JSON only (the records still are kept,
+    so `scones view --last` or `scones view ARN` finds them)."""
+    if not as_json:
+        text = f"Execution pages: {pages.resolve().as_uri() if isinstance(pages, Path) else pages}"
+        console().print(text, soft_wrap=True)
 
 
 def _local_record(execution: str | None, record_dir: Path) -> ExecutionRecord:
@@ -87,7 +89,11 @@ def _deployed_record(execution: str | None, stack_name: str, region: str | None)
 
 @click.command("view")
 @click.argument("execution", required=False)
-@click.option("--last", is_flag=True, help="The latest execution (locally: the latest one recorded).")
+@click.option(
+    "--last",
+    is_flag=True,
+    help="The latest execution (locally: the latest one recorded; with --stack: of the image state machine).",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

@@ -261,9 +261,9 @@ def unrecorded_child_page(child: ChildExecution, machine: Machine, up: str) -> s
             if child.error
             else ""
         )
-        + "<p class=muted>This child execution's history was not kept (the local Step Functions keeps no "
-        "child executions of a Distributed Map); its input and outcome are from the map run's ResultWriter "
-        "file. With --stack, each child's own history is shown.</p>"
+        + "<p class=muted>This child execution's history is not on this page: the local Step Functions "
+        "keeps no child executions of a Distributed Map (its input and outcome here are from the map run's "
+        "ResultWriter file), and with --stack only the first 100 children's histories are read.</p>"
         + f'<h2>Graph</h2>{_legend()}<div class="graph">{graph}</div>'
         + f"<h2>Input</h2><pre>{escape(pretty(_json_or_text(child.input)))}</pre>"
         + f"<h2>Output</h2><pre>{escape(pretty(_json_or_text(child.output)))}</pre>"

@@ -14,6 +14,8 @@ from harness.ops.execution import read_execution
 from harness.ops.view.machine import Machine
 
 _DATES = ("startDate", "stopDate", "timestamp")
+# A Distributed Map may run 10,000 children: the histories of the first ones only (one call or more each).
+MAX_CHILD_HISTORIES = 100
 
 
 @dataclass
@@ -134,6 +136,10 @@ def _children(sfn: Any, s3: Any, record: ExecutionRecord) -> list[ChildExecution
         except Exception:  # moto 5.2.5 keeps no child executions: it wants a stateMachineArn
             listed = []
         for execution in listed:
+            if len(children) >= MAX_CHILD_HISTORIES:
+                name = str(execution["executionArn"]).rsplit(":", 1)[-1]
+                children.append(ChildExecution(name, str(execution["status"])))
+                continue
             child = fetch(sfn, execution["executionArn"], definition=child_definition)
             children.append(ChildExecution(child.name, child.status, record=child))
     if not children and s3 is not None:
