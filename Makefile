@@ -7,7 +7,7 @@ comma := ,
 # One stamp per set of extras, so `make test` after `make install EXTRAS=dev,train` installs nothing.
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: install demo test e2e lint format sam-checks bench-model train fuzz reliability security-checks bench clean
+.PHONY: install demo test diagrams e2e lint format sam-checks bench-model train fuzz reliability security-checks bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: install  ## unit, integration and infrastructure tests (no network, no AWS
 e2e: install  ## against a deployed stack: SCONES_STACK=<name> [SCONES_REGION=<region>] make e2e (real AWS calls)
 	@test -n "$(SCONES_STACK)" || { echo "set SCONES_STACK to the name of a deployed stack"; exit 2; }
 	$(BIN)/pytest tests/e2e -m e2e
+
+diagrams: install  ## the README's state machine diagrams, drawn from the ASL files (needs Graphviz: apt-get install graphviz)
+	$(BIN)/scones graph
 
 lint: install  ## ruff and mypy, as CI runs them
 	$(BIN)/ruff check .

@@ -15,6 +15,7 @@ from harness.cli.cleanup_endpoint import cleanup_endpoint_command
 from harness.cli.demo import demo
 from harness.cli.deploy import deploy_command
 from harness.cli.evaluate import evaluate
+from harness.cli.graph import graph_command
 from harness.cli.invoke import invoke
 from harness.cli.load import load_command
 from harness.cli.monitor import monitor_command
@@ -23,10 +24,13 @@ from harness.cli.run import run
 from harness.cli.stage_data import stage_data_command
 from harness.cli.train import train
 from harness.cli.train_sagemaker import train_sagemaker_command
+from harness.cli.view import view_command
 
 COMMANDS: tuple[click.Command, ...] = (
     demo,
     run,
+    view_command,
+    graph_command,
     invoke,
     batch_command,
     load_command,

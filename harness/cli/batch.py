@@ -12,6 +12,7 @@ from rich.table import Table
 from harness.cli.console import console
 from harness.cli.errors import one_line_errors
 from harness.cli.options import TargetOptions, fresh_prefix, json_option, target_options
+from harness.cli.view import announce, write_run_view
 from harness.ops.batch import BatchRun, run_batch
 from harness.ops.execution import BATCH_STATE_MACHINE_NAME, WorkflowTarget
 
@@ -95,6 +96,7 @@ def batch_command(source: str, as_json: bool, max_concurrency: int | None, targe
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
                     poll_seconds=poll_seconds,
                 )
+        pages = write_run_view(workflow, [batch.execution], f"scones batch: {batch.prefix}")
     if as_json:
         record = {
             "prefix": batch.prefix,
@@ -117,6 +119,7 @@ def batch_command(source: str, as_json: bool, max_concurrency: int | None, targe
             f"({batch.images_per_second:.1f} objects/s). Results: {batch.summary.get('manifest', '-')}"
             + (f"\n{batch.execution.error}: {batch.execution.message}" if batch.status != "SUCCEEDED" else "")
         )
+    announce(pages, as_json)
     if batch.status != "SUCCEEDED":
         raise SystemExit(1)
 

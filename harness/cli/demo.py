@@ -12,6 +12,7 @@ import click
 from harness.cli.errors import one_line_errors
 from harness.cli.options import json_option, log_dir_option, model_dir_option
 from harness.cli.results import Row, emit
+from harness.cli.view import announce, write_run_view
 from harness.samples import Sample, demo_samples
 
 if TYPE_CHECKING:
@@ -34,11 +35,13 @@ def demo(as_json: bool, threshold: float | None, log_dir: Path, model_dir: Path 
     with LocalWorkflow(threshold=threshold, log_dir=log_dir, model=load_model(model_dir)) as workflow:
         setup = time.perf_counter() - started
         rows = _run_samples(workflow, demo_samples(), "test/")
+        pages = write_run_view(workflow, [result for *_, result in rows], "scones demo: the sample images")
     title = (
         f"scones demo: {len(rows)} images through the real state machine on moto "
         f"(threshold {workflow.stack.parameters['ConfidenceThreshold']}, set-up {setup:.1f} s)"
     )
     emit(rows, as_json, title, f"Function logs: {log_dir}/")
+    announce(pages, as_json)
 
 
 def _run_samples(workflow: LocalWorkflow, samples: Iterable[Sample], prefix: str) -> list[Row]:

@@ -10,6 +10,7 @@ import click
 from harness.cli.errors import one_line_errors
 from harness.cli.options import IMAGE_SUFFIXES, TargetOptions, fresh_prefix, json_option, target_options
 from harness.cli.results import Row, emit
+from harness.cli.view import announce, write_run_view
 from harness.ops.execution import TERMINAL_STATUSES
 
 
@@ -46,7 +47,9 @@ def run(paths: tuple[Path, ...], as_json: bool, target: TargetOptions) -> None:
         for index, path in enumerate(files):
             key = workflow.upload(path.read_bytes(), f"{prefix}{index:05d}/{path.name}")
             rows.append((str(path), None, workflow.run(key)))
+        pages = write_run_view(workflow, [result for *_, result in rows], f"scones run: {len(rows)} images")
     where = "" if target.local else f" on {target.where}"
     emit(rows, as_json, f"scones run: {len(rows)} images{where}", target.logs)
+    announce(pages, as_json)
     if any(result.status not in TERMINAL_STATUSES for *_, result in rows):
         sys.exit(1)
