@@ -18,6 +18,7 @@ from tests.helpers import PROJECT_ROOT
 BATCH_ASL = PROJECT_ROOT / "statemachine" / "batch_classification.asl.json"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 TRANSIENT_LAMBDA_ERRORS = {
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
@@ -100,13 +101,17 @@ def test_role_manages_only_its_own_child_executions(
     machine: dict[str, Any], statements: dict[str, dict[str, Any]]
 ) -> None:
     # The role names the state machine by its Name: a !Ref to itself would be a circular dependency.
-    assert machine["Name"] == {"Fn::Sub": "${AWS::StackName}-batch-classification"}
+    # The name is built from the stack id's UUID, not the stack name (test_names.py: 80 characters).
+    stack_uuid = {"StackUuid": {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}}
+    assert machine["Name"] == {"Fn::Sub": ["batch-classification-${StackUuid}", stack_uuid]}
     start = statements["StartChildExecutions"]
     assert start["Action"] == "states:StartExecution"
-    assert start["Resource"]["Fn::Sub"].endswith(":stateMachine:${AWS::StackName}-batch-classification")
+    assert start["Resource"]["Fn::Sub"][0].endswith(":stateMachine:batch-classification-${StackUuid}")
+    assert start["Resource"]["Fn::Sub"][1] == stack_uuid
     manage = statements["ManageChildExecutions"]
     assert sorted(manage["Action"]) == ["states:DescribeExecution", "states:StopExecution"]
-    assert manage["Resource"]["Fn::Sub"].endswith(":execution:${AWS::StackName}-batch-classification/*")
+    assert manage["Resource"]["Fn::Sub"][0].endswith(":execution:batch-classification-${StackUuid}/*")
+    assert manage["Resource"]["Fn::Sub"][1] == stack_uuid
 
 
 def test_role_publishes_results_reviews_and_notifications_to_this_stacks_resources_only(
