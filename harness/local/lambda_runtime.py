@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib.util
 import io
 import json
@@ -288,9 +289,46 @@ class LocalFunction:
                 handler.setStream(router)
 
     def invoke(self, event: Any) -> InvocationResult:
+        """Run the handler as Lambda would, and answer as Lambda does: its result or error, or, once it
+        has run for its Timeout, `Sandbox.Timedout` right then. Lambda stops the function at that point;
+        a thread cannot be stopped, so the handler runs on in the background and its late result is
+        discarded (it still holds the invocation lock, as a busy execution environment would)."""
         request_bytes = len(json.dumps(event).encode())
         if request_bytes > MAX_SYNC_PAYLOAD_BYTES:
             raise PayloadTooLargeError(request_bytes)
+        running = threading.Event()  # the handler has the runtime to itself: its Timeout starts now
+        finished = threading.Event()
+        outcome: list[InvocationResult | BaseException] = []
+
+        def run() -> None:
+            try:
+                outcome.append(self._run(event, running))
+            except BaseException as exc:  # reported to the caller's thread below
+                outcome.append(exc)
+            finally:
+                running.set()
+                finished.set()
+
+        # Handlers see the caller's context variables, as when they ran in its thread.
+        context = contextvars.copy_context()
+        worker = threading.Thread(
+            target=context.run, args=(run,), name=f"lambda-{self.spec.function_name}", daemon=True
+        )
+        worker.start()
+        running.wait()
+        if not finished.wait(timeout=self.spec.timeout_seconds):
+            return InvocationResult(
+                _timed_out(self.spec.timeout_seconds),
+                "Unhandled",
+                self.spec.timeout_seconds * 1000.0,
+                self._sink.take(),
+            )
+        (result,) = outcome
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _run(self, event: Any, running: threading.Event) -> InvocationResult:
         with (
             local_process(),
             _INVOKE_LOCK,
@@ -298,6 +336,7 @@ class LocalFunction:
             thread_environment().scoped({**self.environment, "_X_AMZN_TRACE_ID": _trace_header()}),
             _stdout_to(self._sink),
         ):
+            running.set()
             self._route_service_logger()
             started = time.perf_counter()
             context = LambdaContext(
@@ -324,11 +363,7 @@ class LocalFunction:
             for warning in caught:
                 self._sink.write(f"{warning.category.__name__}: {warning.message}\n")
             duration_ms = (time.perf_counter() - started) * 1000.0
-        if duration_ms > self.spec.timeout_seconds * 1000.0:
-            # Lambda would have stopped the function at its Timeout; a thread cannot be stopped, so the
-            # harness discards the late result and reports what Lambda reports.
-            payload, error = _timed_out(self.spec.timeout_seconds), "Unhandled"
-        elif error is None and len(payload) > MAX_SYNC_PAYLOAD_BYTES:
+        if error is None and len(payload) > MAX_SYNC_PAYLOAD_BYTES:
             payload, error = _response_too_large(len(payload)), "Unhandled"
         return InvocationResult(payload, error, duration_ms, self._sink.take())
 

@@ -46,7 +46,10 @@ class LocalWorkflow(StartsExecutions):
     answers Lambda and SageMaker calls through botocore hooks. The one change to the definition is
     `retry_delay_cap_seconds`: moto really sleeps between retries, so locally every Retry waits at
     most that long (attempt counts, backoff order and jitter stay as deployed); None keeps the
-    deployed intervals.
+    deployed intervals. Timeouts are as deployed: a function that runs past its own Timeout fails with
+    `Sandbox.Timedout`, as on AWS (harness.local.lambda_runtime); `function_timeouts` shortens a
+    function's Timeout (by logical id or folder name) for tests of that path, and every Task's
+    TimeoutSeconds stays as written, longer than its function's.
     """
 
     execution_name_prefix = "local"
@@ -60,17 +63,18 @@ class LocalWorkflow(StartsExecutions):
         log_dir: Path | None = None,
         parameter_overrides: dict[str, str] | None = None,
         retry_delay_cap_seconds: int | None = 1,
-        task_timeout_cap_seconds: int | None = None,
+        function_timeouts: dict[str, int] | None = None,
         tracing: bool = False,
     ) -> None:
         overrides = dict(parameter_overrides or {})
         if threshold is not None:
             overrides["ConfidenceThreshold"] = str(threshold)
         self.stack: Stack = read_stack(template_path, overrides)
+        for name, seconds in (function_timeouts or {}).items():
+            self.stack.function_by_name(name).timeout_seconds = seconds
         self.log_dir = log_dir
         self._model = model
         self._retry_delay_cap = retry_delay_cap_seconds
-        self._task_timeout_cap = task_timeout_cap_seconds
         # With `tracing`, the functions run with X-Ray active, as deployed (Tracing: Active), and what they
         # would send to the daemon is kept in `traces` (harness.local.tracing).
         self._tracing = tracing
@@ -170,25 +174,15 @@ class LocalWorkflow(StartsExecutions):
         self.state_machine_arn = self.state_machine_arns[main]
 
     def definition(self, logical_id: str | None = None) -> str:
-        """The ASL with DefinitionSubstitutions applied, and the local caps on waiting applied."""
+        """The ASL with DefinitionSubstitutions applied, and the local cap on retry delays applied."""
         spec = self.stack.state_machines.get(logical_id or "", self.stack.state_machine)
         text = spec.definition()
-        if self._retry_delay_cap is None and self._task_timeout_cap is None:
+        if self._retry_delay_cap is None:
             return text
         definition = json.loads(text)
-        if self._retry_delay_cap is not None:
-            for retrier in _find(definition, "Retry"):
-                retrier["IntervalSeconds"] = min(
-                    int(retrier.get("IntervalSeconds", 1)), self._retry_delay_cap
-                )
-                retrier["MaxDelaySeconds"] = min(
-                    int(retrier.get("MaxDelaySeconds", 3600)), self._retry_delay_cap
-                )
-        if self._task_timeout_cap is not None:
-            # Only for tests of the timeout path: a real image may need longer than a tight cap.
-            for state in _find(definition, "States"):
-                if "TimeoutSeconds" in state:
-                    state["TimeoutSeconds"] = min(int(state["TimeoutSeconds"]), self._task_timeout_cap)
+        for retrier in _find(definition, "Retry"):
+            retrier["IntervalSeconds"] = min(int(retrier.get("IntervalSeconds", 1)), self._retry_delay_cap)
+            retrier["MaxDelaySeconds"] = min(int(retrier.get("MaxDelaySeconds", 3600)), self._retry_delay_cap)
         return json.dumps(definition)
 
     def __exit__(self, *exc_info: object) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 TRANSIENT_LAMBDA_ERRORS = {
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",

@@ -18,6 +18,7 @@ from tests.helpers import PROJECT_ROOT
 BATCH_ASL = PROJECT_ROOT / "statemachine" / "batch_classification.asl.json"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 TRANSIENT_LAMBDA_ERRORS = {
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
@@ -100,13 +101,17 @@ def test_role_manages_only_its_own_child_executions(
     machine: dict[str, Any], statements: dict[str, dict[str, Any]]
 ) -> None:
     # The role names the state machine by its Name: a !Ref to itself would be a circular dependency.
-    assert machine["Name"] == {"Fn::Sub": "${AWS::StackName}-batch-classification"}
+    # The name is built from the stack id's UUID, not the stack name (test_names.py: 80 characters).
+    stack_uuid = {"StackUuid": {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}}
+    assert machine["Name"] == {"Fn::Sub": ["batch-classification-${StackUuid}", stack_uuid]}
     start = statements["StartChildExecutions"]
     assert start["Action"] == "states:StartExecution"
-    assert start["Resource"]["Fn::Sub"].endswith(":stateMachine:${AWS::StackName}-batch-classification")
+    assert start["Resource"]["Fn::Sub"][0].endswith(":stateMachine:batch-classification-${StackUuid}")
+    assert start["Resource"]["Fn::Sub"][1] == stack_uuid
     manage = statements["ManageChildExecutions"]
     assert sorted(manage["Action"]) == ["states:DescribeExecution", "states:StopExecution"]
-    assert manage["Resource"]["Fn::Sub"].endswith(":execution:${AWS::StackName}-batch-classification/*")
+    assert manage["Resource"]["Fn::Sub"][0].endswith(":execution:batch-classification-${StackUuid}/*")
+    assert manage["Resource"]["Fn::Sub"][1] == stack_uuid
 
 
 def test_role_publishes_results_reviews_and_notifications_to_this_stacks_resources_only(
@@ -222,8 +227,11 @@ def test_every_path_of_the_processor_ends_with_an_outcome(the_map: dict[str, Any
         assert {key.removesuffix(".$") for key in state["Parameters"]} == OUTCOME_FIELDS, name
     assert not any(state["Type"] in ("Fail", "Succeed") for state in states.values())
     # And every step's catch-all leads to an outcome, not to a failure of the child execution
-    for name in ("SerializeImageData", "ClassifyImage", "FilterInferences"):
+    for name in ("SerializeImageData", "FilterInferences"):
         assert states[name]["Catch"][-1]["Next"] == "NotClassified", name
+    # (ClassifyImage's through SetTheImageAside: its Catch put the error in the image's place)
+    assert states["ClassifyImage"]["Catch"][-1]["Next"] == "SetTheImageAside"
+    assert states["SetTheImageAside"]["Next"] == "NotClassified"
     assert states["PublishClassification"]["Catch"][-1]["Next"] == "NotClassified"
     assert states["FilterInferences"]["Catch"][0] == {
         "ErrorEquals": ["ThresholdConfidenceNotMetError"],

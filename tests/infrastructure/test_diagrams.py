@@ -44,6 +44,6 @@ def test_every_kind_of_edge_is_read_from_the_asl() -> None:
     assert ("SkipDuplicateDelivery", "DuplicateDeliveryIgnored", "choice") in kinds
     assert ("SkipDuplicateDelivery", "ClassifyImage", "default") in kinds
     assert ("FilterInferences", "KeepForReview", "catch") in kinds
-    assert ("ClassifyImage", "StepTimedOut", "catch") in kinds
+    assert ("ClassifyImage", "ReleaseDelivery", "catch") in kinds
     assert ("ClassifyImage", "ClassifyImage", "retry") in kinds
     assert ("ThresholdConfidenceNotMet", "__end__", "end") in kinds

@@ -283,34 +283,6 @@ def dimensions(stat: dict[str, Any]) -> dict[str, Any]:
     return {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}
 
 
-def test_failed_executions_alarm_leaves_low_confidence_to_its_own_alarm(
-    resources: dict[str, Any], emf: tuple[str, str]
-) -> None:
-    # Given the failed-executions alarm
-    alarm = props_of(resources, "FailedExecutionsAlarm")
-    expression, inputs = metric_math(alarm)
-    namespace, service = emf
-    # When its expression is read
-    # Then it counts failed and timed-out executions of this state machine, minus the low-confidence
-    # ones (they end FAILED too), against the FailedExecutionsAlarmThreshold parameter, in 5 minutes
-    assert expression.replace(" ", "") == "failed+timedOut-low"
-    state_machine = {"StateMachineArn": {"Ref": "ImageClassificationStateMachine"}}
-    assert (inputs["failed"]["Metric"]["MetricName"], dimensions(inputs["failed"])) == (
-        "ExecutionsFailed",
-        state_machine,
-    )
-    assert (inputs["timedOut"]["Metric"]["MetricName"], dimensions(inputs["timedOut"])) == (
-        "ExecutionsTimedOut",
-        state_machine,
-    )
-    assert inputs["low"]["Metric"]["Namespace"] == namespace
-    assert inputs["low"]["Metric"]["MetricName"] == "LowConfidenceImages"
-    assert dimensions(inputs["low"]) == {"service": service}
-    assert alarm["Threshold"] == {"Ref": "FailedExecutionsAlarmThreshold"}
-    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-    assert alarm["EvaluationPeriods"] == 1
-
-
 def test_low_confidence_alarm_is_a_rate_over_n_periods(
     resources: dict[str, Any], emf: tuple[str, str]
 ) -> None:

@@ -372,6 +372,12 @@ def test_only_log_delivery_and_traces_are_granted_on_every_resource(resources: d
             # Then it is the state machine's log delivery or a function's X-Ray writes: AWS allows
             # nothing narrower for either
             if logical_id in ("ImageClassificationStateMachine", "BatchClassificationStateMachine"):
+                # or PutMetricData (no resource-level permissions), in the project's namespace only
+                if actions == {"cloudwatch:PutMetricData"}:
+                    assert statement["Condition"] == {
+                        "StringEquals": {"cloudwatch:namespace": "SconesUnlimited"}
+                    }
+                    continue
                 assert actions <= LOG_DELIVERY_ACTIONS
             else:
                 assert actions == XRAY_WRITE_ACTIONS, f"{logical_id} grants {sorted(actions)} on *"
@@ -545,16 +551,21 @@ def test_state_machine_is_standard_traced_and_logged(resources: dict[str, Any]) 
     ]
 
 
-def test_definition_substitutions_point_at_the_functions_queue_and_bus(resources: dict[str, Any]) -> None:
+def test_definition_substitutions_point_at_the_functions_queue_and_bus(
+    resources: dict[str, Any], globals_function: dict[str, Any]
+) -> None:
     # Given the state machine's substitutions
     substitutions = props_of(resources, "ImageClassificationStateMachine")["DefinitionSubstitutions"]
+    variables = globals_function["Environment"]["Variables"]
     # When they are read
-    # Then each <Function>Arn is that function's ARN, ReviewQueueUrl the review queue's URL and
-    # ResultsBusName the results bus
+    # Then each <Function>Arn is that function's ARN, ReviewQueueUrl the review queue's URL,
+    # ResultsBusName the results bus, and the metric the ASL puts goes where the functions' EMF goes
     assert substitutions == {
         **{f"{lid}Arn": {"Fn::GetAtt": [lid, "Arn"]} for lid in FUNCTIONS},
         "ReviewQueueUrl": {"Ref": "ReviewQueue"},
         "ResultsBusName": {"Ref": "ResultsBus"},
+        "MetricsNamespace": variables["POWERTOOLS_METRICS_NAMESPACE"],
+        "MetricsService": variables["POWERTOOLS_SERVICE_NAME"],
     }
 
 

@@ -40,8 +40,10 @@ def test_a_redelivery_after_a_failed_classification_is_classified(tmp_path: Path
 
 
 def test_a_redelivery_after_a_timed_out_step_is_classified(tmp_path: Path, bicycle_png: bytes) -> None:
-    # Given every TimeoutSeconds capped at 1 s and a model that takes 3 s the first time
-    with LocalWorkflow(model=StubModel(), log_dir=tmp_path, task_timeout_cap_seconds=1) as workflow:
+    # Given classify's own Timeout shortened to 1 s and a model that takes 3 s the first time
+    with LocalWorkflow(
+        model=StubModel(), log_dir=tmp_path, function_timeouts={"ClassifyImageFunction": 1}
+    ) as workflow:
         assert workflow.endpoint is not None
         event = upload_event(workflow, bicycle_png, "incoming/slow.png")
         workflow.endpoint.inject(EndpointFault(delay_seconds=3.0))

@@ -34,15 +34,25 @@ def test_fault_ends_as_catalogued(stub_workflow: LocalWorkflow, bicycle_png: byt
         assert result.message
 
 
-def test_step_past_its_task_timeout_ends_as_step_timed_out(tmp_path: Path, bicycle_png: bytes) -> None:
-    # Given the real definition with every TimeoutSeconds capped at 1 s, and a model that takes 3 s
-    with LocalWorkflow(model=StubModel(), log_dir=tmp_path, task_timeout_cap_seconds=1) as workflow:
+def test_function_past_its_own_timeout_ends_as_step_timed_out(tmp_path: Path, bicycle_png: bytes) -> None:
+    # Given the real definition as deployed (ClassifyImage's TimeoutSeconds 75 s), classify_image's
+    # Timeout shortened from 70 s to 1 s, and a model that takes 3 s to answer
+    with LocalWorkflow(
+        model=StubModel(), log_dir=tmp_path, function_timeouts={"ClassifyImageFunction": 1}
+    ) as workflow:
         assert workflow.endpoint is not None
         workflow.endpoint.inject(EndpointFault(delay_seconds=3.0))
         result = run_once(workflow, bicycle_png)
-    # Then the state times out and the execution fails with a named error, not States.Runtime
+    # Then, as on AWS, Lambda stops the function at its Timeout and reports Sandbox.Timedout, which the
+    # definition ends as StepTimedOut with that reason, not as an unnamed failure
     assert (result.status, result.error) == ("FAILED", "StepTimedOut")
-    assert "TimeoutSeconds" in (result.cause or "")
+    assert "Sandbox.Timedout" in (result.cause or "")
+    assert "Task timed out after 1.00 seconds" in (result.cause or "")
+    # and it did so at the function's Timeout, not when the slow call came back
+    assert result.attempts("ClassifyImage") == 1
+    (classify,) = [t for t in result.states if t.name == "ClassifyImage"]
+    assert 1.0 <= classify.seconds < 2.5
+
 
 
 class FlakyModel(StubModel):
