@@ -54,7 +54,6 @@ def test_function_past_its_own_timeout_ends_as_step_timed_out(tmp_path: Path, bi
     assert 1.0 <= classify.seconds < 2.5
 
 
-
 class FlakyModel(StubModel):
     """A model whose first `failures` calls raise `error` inside the container's handler."""
 
