@@ -31,9 +31,11 @@ RECIPES: dict[str, Recipe] = {
     "lite0-96-cutmix": Recipe(resolution=96, epochs=20, cutmix_probability=0.5),
     # The shipped pair's recipes, starting from the ImageNet head's bicycle and motorcycle rows.
     "lite0-128-e25-imhead": Recipe(resolution=128, epochs=25, head_init="imagenet"),
+    # Stopped after 2 of 5 folds: 0.940 against 0.963 for lite0-128-cutmix on the same two folds.
     "lite0-128-cutmix-imhead": Recipe(
         resolution=128, epochs=20, cutmix_probability=0.5, head_init="imagenet"
     ),
+    "lite0-160-imhead": Recipe(resolution=160, epochs=15, head_init="imagenet"),
 }
 
 
