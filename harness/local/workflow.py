@@ -60,6 +60,7 @@ class LocalWorkflow(StartsExecutions):
         parameter_overrides: dict[str, str] | None = None,
         retry_delay_cap_seconds: int | None = 1,
         task_timeout_cap_seconds: int | None = None,
+        versioned_bucket: bool = True,
     ) -> None:
         overrides = dict(parameter_overrides or {})
         if threshold is not None:
@@ -69,6 +70,8 @@ class LocalWorkflow(StartsExecutions):
         self._model = model
         self._retry_delay_cap = retry_delay_cap_seconds
         self._task_timeout_cap = task_timeout_cap_seconds
+        # False: a bucket named by ExistingBucketName may be unversioned; its events carry no version-id.
+        self._versioned_bucket = versioned_bucket
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._saved_env: dict[str, str | None] = {}
         self._saved_session: boto3.Session | None = None
@@ -122,8 +125,9 @@ class LocalWorkflow(StartsExecutions):
 
         self.s3 = boto3.client("s3", region_name=REGION)
         self.s3.create_bucket(Bucket=self.bucket)
-        # As the template's bucket: versioned, so that S3 events carry a version-id.
-        self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        if self._versioned_bucket:
+            # As the template's bucket: versioned, so that S3 events carry a version-id.
+            self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
         # Data capture, as the deployed endpoint's DataCaptureConfig: s3://BUCKET/data_capture/...
         self.capture = self.endpoint.capture = DataCaptureWriter(self.s3, self.bucket, endpoint_name)
         self.sqs = boto3.client("sqs", region_name=REGION)
