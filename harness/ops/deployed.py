@@ -133,6 +133,11 @@ class DeployedStack(StartsExecutions):
     def threshold(self) -> str:
         return self.outputs.threshold
 
+    @property
+    def region(self) -> str:
+        """The stack's region: its Step Functions quotas (harness/ops/quotas.py)."""
+        return self.outputs.region
+
     def upload(self, data: bytes, key: str) -> str:
         if self.outputs.upload_prefix and key.startswith(self.outputs.upload_prefix):
             # The upload rule would start an execution of its own for it, besides the one we start.
