@@ -7,11 +7,12 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.handlers
 from moto import mock_aws
 
 from harness.local.aws_hooks import AwsHooks
@@ -227,6 +228,36 @@ class LocalWorkflow(StartsExecutions):
         """Deliver an S3 event (again): EventBridge may deliver one event more than once."""
         deliveries = self.events.put_event(event)
         return [self.wait(d.execution_arn) for d in deliveries if d.execution_arn]
+
+    @contextmanager
+    def bucket_sends_events(self) -> Iterator[None]:
+        """While open, every PutObject into the bucket, by any client of any boto3 session created
+        meanwhile (a DeployedStack's too), sends its Object Created event through the template's rules,
+        as the deployed bucket (EventBridgeEnabled) does. Clients made before it opened (self.s3) send
+        nothing: `upload` stays a quiet upload and `drop` delivers its own event."""
+
+        def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+            context["scones_put"] = (params.get("Bucket"), params.get("Key"))
+
+        def deliver(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+            bucket, key = context.get("scones_put") or (None, None)
+            if bucket != self.bucket or not key or "ETag" not in parsed:
+                return
+            size = int(self.s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
+            self.events.put_event(
+                object_created(bucket, key, size, parsed["ETag"].strip('"'), parsed.get("VersionId"))
+            )
+
+        handlers: list[tuple[str, Any]] = [
+            ("before-parameter-build.s3.PutObject", remember),
+            ("after-call.s3.PutObject", deliver),
+        ]
+        botocore.handlers.BUILTIN_HANDLERS.extend(handlers)
+        try:
+            yield
+        finally:
+            for handler in handlers:
+                botocore.handlers.BUILTIN_HANDLERS.remove(handler)
 
     def upload_file(self, path: Path, prefix: str = "images/") -> str:
         return self.upload(path.read_bytes(), f"{prefix}{path.name}")

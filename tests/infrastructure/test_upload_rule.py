@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.local.eventbridge import encode_event_key, matches, object_created, transform
+from harness.ops.deployed import UPLOAD_RULE_SUFFIXES
 from scones_common.models import ImageRef, parse_event
 
 BUCKET = "images"
@@ -93,3 +94,10 @@ def test_the_rule_input_is_the_workflow_input_with_or_without_a_version(
     ref = parse_event(ImageRef, json.loads(text))
     assert ref.s3_key == "incoming/red flower.png" and ref.etag == "etag1"
     assert ref.version_id == version_id
+
+
+def test_deployed_stack_knows_the_rules_suffixes(resources: dict[str, Any]) -> None:
+    # `scones run --stack` waits for the rule's execution exactly when the rule matches the key
+    options = resources["ImageUploadedRule"]["Properties"]["EventPattern"]["detail"]["object"]["key"]
+    suffixes = {option["wildcard"]["Fn::Sub"].removeprefix("${UploadPrefix}*") for option in options}
+    assert suffixes == set(UPLOAD_RULE_SUFFIXES)
