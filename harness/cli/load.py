@@ -13,7 +13,7 @@ from rich.table import Table
 from harness.cli.console import console
 from harness.cli.errors import one_line_errors
 from harness.cli.options import IMAGE_SUFFIXES, TargetOptions, fresh_prefix, json_option, target_options
-from harness.ops.load import DEFAULT_MAX_START_RATE, LoadReport, run_load
+from harness.ops.load import LoadReport, run_load
 from harness.samples import demo_samples
 
 
@@ -41,6 +41,7 @@ def render_report(report: LoadReport) -> Table:
     for name, value in report.percentiles().items():
         table.add_row(f"latency {name}", "-" if value is None else f"{value * 1000:.0f} ms")
     table.add_row("wall time", f"{report.wall_seconds:.1f} s")
+    table.add_row("DescribeExecution polls", f"at most {report.describe_per_second:g}/s")
     return table
 
 
@@ -61,9 +62,14 @@ def render_report(report: LoadReport) -> Table:
 @click.option(
     "--max-start-rate",
     type=click.FloatRange(min=0.01),
-    default=DEFAULT_MAX_START_RATE,
-    show_default=True,
-    help="Refuse rates above this StartExecution quota (Standard workflows: 150/s in most regions).",
+    default=None,
+    help="Your account's StartExecution refill rate [default: the region's, harness/ops/quotas.py].",
+)
+@click.option(
+    "--max-transition-rate",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    help="Your account's StateTransition refill rate [default: the region's; new accounts have less].",
 )
 @click.option(
     "--drain-timeout",
@@ -79,7 +85,8 @@ def load_command(
     rate: float,
     duration: float,
     images_dir: Path | None,
-    max_start_rate: float,
+    max_start_rate: float | None,
+    max_transition_rate: float | None,
     drain_timeout: float,
     as_json: bool,
     target: TargetOptions,
@@ -87,7 +94,9 @@ def load_command(
     """Start executions at a steady RATE for DURATION seconds and report latency p50/p95/p99 and outcomes.
 
     The images are uploaded once under load/<id>/ (outside the upload prefix), then sent round robin.
-    Locally by default (one process: expect a few executions per second); with --stack, on AWS.
+    Locally by default (one process: expect a few executions per second); with --stack, on AWS. A RATE
+    above what the region's StartExecution or StateTransition quota sustains is refused, naming the
+    quota; polling stays under 80 % of DescribeExecution's refill (harness/ops/quotas.py).
     Exits 1 if an execution could not be started or did not finish within --drain-timeout.
     """
     images = _images(images_dir)
@@ -101,10 +110,12 @@ def load_command(
             rate=rate,
             duration=duration,
             target_name=target.where,
+            region=getattr(workflow, "region", None),
             max_start_rate=max_start_rate,
+            max_transition_rate=max_transition_rate,
             drain_timeout=drain_timeout,
             # Local polls are moto calls competing with the executions for the GIL: fewer of them.
-            describe_per_second=10.0 if target.local else 20.0,
+            describe_per_second=8.0 if target.local else None,
         )
         if as_json:
             report = run()

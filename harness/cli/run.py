@@ -35,8 +35,9 @@ def run(paths: tuple[Path, ...], as_json: bool, target: TargetOptions) -> None:
     """Upload each image (or every image under a folder) and run one execution per image.
 
     Locally by default; with --stack, in the deployed stack (uploaded under scones-run/, outside the
-    upload prefix, so that only the executions started here run). Exits 0 when every execution
-    reached a terminal state, whatever that state.
+    upload prefix, so that only the executions started here run; with an empty UploadPrefix every
+    upload starts its own execution through the upload rule, and run waits for that one instead of
+    starting a second). Exits 0 when every execution reached a terminal state, whatever that state.
     """
     files = _expand(paths)
     if not files:

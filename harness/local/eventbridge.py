@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote_plus
 
 from harness.local.template import ACCOUNT_ID, REGION, Stack
 
@@ -62,16 +63,24 @@ def _value_matches(option: Any, value: Any) -> bool:
 
 
 def _json_path(document: Any, path: str) -> Any:
+    """The value at a dot-notation path, or _MISSING when the event has no such field."""
     node = document
     for part in [p for p in path.removeprefix("$").split(".") if p]:
         if not isinstance(node, dict) or part not in node:
-            return None
+            return _MISSING
         node = node[part]
     return node
 
 
 def transform(event: dict[str, Any], paths: dict[str, str], template: str) -> str:
-    """InputTransformer: <name> inside a JSON string is inserted as text, elsewhere as a JSON value."""
+    """InputTransformer: <name> inside a JSON string is inserted as text, elsewhere as a JSON value.
+
+    A path the event does not have leaves its placeholder empty, as EventBridge does ("that variable
+    isn't created and won't appear in the output", EventBridge user guide, Common issues with
+    transforming input): inside a string nothing is inserted; standing as a value it becomes "" (what
+    AWS delivered for `{"command": <command>}` with a missing path in LocalStack's AWS-recorded
+    snapshot test_put_events_with_input_transformer_input_template_json, 2024-06-11), never null.
+    """
     values = {name: _json_path(event, path) for name, path in paths.items()}
     out: list[str] = []
     in_string = False
@@ -85,17 +94,20 @@ def transform(event: dict[str, Any], paths: dict[str, str], template: str) -> st
         elif token.startswith("\\"):
             out.append(token)
         elif match.group(1) in values:
-            value = values[match.group(1)]
-            out.append(
-                json.dumps(value)[1:-1]
-                if in_string and isinstance(value, str)
-                else (json.dumps(str(value))[1:-1] if in_string else json.dumps(value))
-            )
+            out.append(_substitute(values[match.group(1)], in_string))
         else:
             out.append(token)
         position = match.end()
     out.append(template[position:])
     return "".join(out)
+
+
+def _substitute(value: Any, in_string: bool) -> str:
+    if value is _MISSING:
+        return "" if in_string else '""'
+    if not in_string:
+        return json.dumps(value)
+    return json.dumps(value if isinstance(value, str) else str(value))[1:-1]
 
 
 @dataclass
@@ -151,9 +163,21 @@ class LocalEventBridge:
         return delivered
 
 
+def encode_event_key(key: str) -> str:
+    """An object key as S3 writes it into its events: URL-encoded, a space as "+", "/" kept
+    ("red flower.jpg" becomes "red+flower.jpg", S3 user guide, event message structure)."""
+    return quote_plus(key, safe="/")
+
+
 def object_created(bucket: str, key: str, size: int, etag: str, version_id: str | None) -> dict[str, Any]:
-    """The event S3 sends to EventBridge for a new object (the shape of events/s3_object_created.json)."""
-    obj: dict[str, Any] = {"key": key, "size": size, "etag": etag, "sequencer": uuid.uuid4().hex[:18].upper()}
+    """The event S3 sends to EventBridge for a new object (the shape of events/s3_object_created.json):
+    the key URL-encoded; no version-id when the bucket is not versioned."""
+    obj: dict[str, Any] = {
+        "key": encode_event_key(key),
+        "size": size,
+        "etag": etag,
+        "sequencer": uuid.uuid4().hex[:18].upper(),
+    }
     if version_id:
         obj["version-id"] = version_id
     return {

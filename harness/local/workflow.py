@@ -7,11 +7,12 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.handlers
 from moto import mock_aws
 
 from harness.local.aws_hooks import AwsHooks
@@ -65,6 +66,7 @@ class LocalWorkflow(StartsExecutions):
         retry_delay_cap_seconds: int | None = 1,
         function_timeouts: dict[str, int] | None = None,
         tracing: bool = False,
+        versioned_bucket: bool = True,
     ) -> None:
         overrides = dict(parameter_overrides or {})
         if threshold is not None:
@@ -80,6 +82,8 @@ class LocalWorkflow(StartsExecutions):
         self._tracing = tracing
         self._xray: AbstractContextManager[CapturingEmitter] | None = None
         self.traces: CapturingEmitter | None = None
+        # False: a bucket named by ExistingBucketName may be unversioned; its events carry no version-id.
+        self._versioned_bucket = versioned_bucket
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._saved_env: dict[str, str | None] = {}
         self._saved_session: boto3.Session | None = None
@@ -139,8 +143,9 @@ class LocalWorkflow(StartsExecutions):
 
         self.s3 = boto3.client("s3", region_name=REGION)
         self.s3.create_bucket(Bucket=self.bucket)
-        # As the template's bucket: versioned, so that S3 events carry a version-id.
-        self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        if self._versioned_bucket:
+            # As the template's bucket: versioned, so that S3 events carry a version-id.
+            self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
         # Data capture, as the deployed endpoint's DataCaptureConfig: s3://BUCKET/data_capture/...
         self.capture = self.endpoint.capture = DataCaptureWriter(self.s3, self.bucket, endpoint_name)
         self.sqs = boto3.client("sqs", region_name=REGION)
@@ -233,6 +238,36 @@ class LocalWorkflow(StartsExecutions):
         """Deliver an S3 event (again): EventBridge may deliver one event more than once."""
         deliveries = self.events.put_event(event)
         return [self.wait(d.execution_arn) for d in deliveries if d.execution_arn]
+
+    @contextmanager
+    def bucket_sends_events(self) -> Iterator[None]:
+        """While open, every PutObject into the bucket, by any client of any boto3 session created
+        meanwhile (a DeployedStack's too), sends its Object Created event through the template's rules,
+        as the deployed bucket (EventBridgeEnabled) does. Clients made before it opened (self.s3) send
+        nothing: `upload` stays a quiet upload and `drop` delivers its own event."""
+
+        def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+            context["scones_put"] = (params.get("Bucket"), params.get("Key"))
+
+        def deliver(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+            bucket, key = context.get("scones_put") or (None, None)
+            if bucket != self.bucket or not key or "ETag" not in parsed:
+                return
+            size = int(self.s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
+            self.events.put_event(
+                object_created(bucket, key, size, parsed["ETag"].strip('"'), parsed.get("VersionId"))
+            )
+
+        handlers: list[tuple[str, Any]] = [
+            ("before-parameter-build.s3.PutObject", remember),
+            ("after-call.s3.PutObject", deliver),
+        ]
+        botocore.handlers.BUILTIN_HANDLERS.extend(handlers)
+        try:
+            yield
+        finally:
+            for handler in handlers:
+                botocore.handlers.BUILTIN_HANDLERS.remove(handler)
 
     def upload_file(self, path: Path, prefix: str = "images/") -> str:
         return self.upload(path.read_bytes(), f"{prefix}{path.name}")

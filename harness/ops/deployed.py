@@ -7,9 +7,12 @@ credentials. Nothing here is local-only, so tests point it at a stack in moto.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 from botocore.config import Config
@@ -26,6 +29,12 @@ from harness.ops.execution import (
     read_execution,
 )
 
+# The upload rule's key suffixes (template.yaml, ImageUploadedRule: a wildcard per suffix, case as
+# written; tests/infrastructure/test_upload_rule.py checks the two agree).
+UPLOAD_RULE_SUFFIXES = (".png", ".PNG", ".jpg", ".JPG", ".jpeg", ".JPEG")
+# How long `run` waits for the execution the upload rule starts (EventBridge delivers in seconds).
+RULE_START_TIMEOUT_SECONDS = 120.0
+
 _READY = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
 
 # Output key -> attribute. Names as template.yaml's Outputs section spells them.
@@ -38,10 +47,25 @@ _OPTIONAL_OUTPUTS = {
     "ClassifierEndpointName": "endpoint_name",
     "ClassifierConfidenceThreshold": "threshold",
     "ImageUploadPrefix": "upload_prefix",
+    "ImageUploadedRuleArn": "upload_rule_arn",
     "ResultsBusName": "results_bus",
     "ReviewQueueUrl": "review_queue_url",
     "NotificationTopicArn": "notification_topic_arn",
 }
+
+
+@dataclass(frozen=True)
+class _RuleUpload:
+    etag: str
+    uploaded: datetime
+
+
+def _is_upload(execution_input: dict[str, Any], key: str, etag: str) -> bool:
+    """Whether an execution's input is the upload rule's input for this object (its key URL-encoded)."""
+    event_key = str(execution_input.get("s3_key", ""))
+    if execution_input.get("s3_key_encoding") == "url":
+        event_key = unquote_plus(event_key)
+    return event_key == key and execution_input.get("etag") == etag
 
 
 class DeployedStackError(ToolError):
@@ -58,6 +82,7 @@ class StackOutputs:
     endpoint_name: str = ""
     threshold: str = ""
     upload_prefix: str = ""
+    upload_rule_arn: str = ""
     results_bus: str = ""
     review_queue_url: str = ""
     notification_topic_arn: str = ""
@@ -92,6 +117,15 @@ class StackOutputs:
         }
         return cls(name=stack_name, region=cloudformation.meta.region_name, **values)
 
+    def upload_rule_matches(self, key: str) -> bool:
+        """Whether the stack's upload rule starts an execution for an upload of `key` (an empty
+        UploadPrefix: every image in the bucket). False for a stack without the rule."""
+        return (
+            bool(self.upload_rule_arn)
+            and key.startswith(self.upload_prefix)
+            and key.endswith(UPLOAD_RULE_SUFFIXES)
+        )
+
 
 class DeployedStack(StartsExecutions):
     """A deployed stack, with the attributes and methods of LocalWorkflow that run, batch and load use."""
@@ -103,6 +137,7 @@ class DeployedStack(StartsExecutions):
         region: str | None = None,
         session: boto3.Session | None = None,
         poll_seconds: float = 1.0,
+        rule_start_timeout: float = RULE_START_TIMEOUT_SECONDS,
     ) -> None:
         try:
             self.session = session or boto3.Session(region_name=region)
@@ -122,6 +157,9 @@ class DeployedStack(StartsExecutions):
         if self.outputs.batch_state_machine_arn:
             self.state_machine_arns[BATCH_STATE_MACHINE_NAME] = self.outputs.batch_state_machine_arn
         self.poll_seconds = poll_seconds
+        self.rule_start_timeout = rule_start_timeout
+        self._started_by_rule: dict[str, _RuleUpload] = {}  # uploads whose execution the rule starts
+        self._claimed: set[str] = set()  # executions already matched to an upload
 
     def __enter__(self) -> DeployedStack:
         return self
@@ -133,6 +171,11 @@ class DeployedStack(StartsExecutions):
     def threshold(self) -> str:
         return self.outputs.threshold
 
+    @property
+    def region(self) -> str:
+        """The stack's region: its Step Functions quotas (harness/ops/quotas.py)."""
+        return self.outputs.region
+
     def upload(self, data: bytes, key: str) -> str:
         if self.outputs.upload_prefix and key.startswith(self.outputs.upload_prefix):
             # The upload rule would start an execution of its own for it, besides the one we start.
@@ -141,12 +184,47 @@ class DeployedStack(StartsExecutions):
                 "choose another prefix (uploads there classify themselves)"
             )
         try:
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+            put = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
         except ClientError as exc:
             raise DeployedStackError(
                 f"cannot upload s3://{self.bucket}/{key}: {client_error_text(exc)}"
             ) from None
+        if self.outputs.upload_rule_matches(key):
+            # An empty UploadPrefix: no key is outside the rule, so the rule starts this image's
+            # execution and `run` waits for that one instead of starting a second.
+            self._started_by_rule[key] = _RuleUpload(put["ETag"].strip('"'), datetime.now().astimezone())
         return key
+
+    def run(self, key: str, *, image_data: str = "") -> ExecutionResult:
+        """One execution of `key`: the one the upload rule started for it, else one started here."""
+        upload = self._started_by_rule.pop(key, None)
+        if upload is None:
+            return super().run(key, image_data=image_data)
+        return self.wait(self._execution_started_by_rule(key, upload))
+
+    def _execution_started_by_rule(self, key: str, upload: _RuleUpload) -> str:
+        """Find the execution whose input is this upload (key and ETag): the rule names it, not us.
+        ListExecutions at most once per poll_seconds (its quota refills at 2-5/s)."""
+        deadline = time.monotonic() + self.rule_start_timeout
+        earliest = upload.uploaded - timedelta(minutes=1)  # clock skew
+        others: set[str] = set()  # other images' executions, described once
+        while True:
+            page = self.sfn.list_executions(stateMachineArn=self.state_machine_arn, maxResults=100)
+            for execution in page["executions"]:
+                arn = str(execution["executionArn"])
+                if arn in self._claimed or arn in others or execution["startDate"] < earliest:
+                    continue
+                described = self.sfn.describe_execution(executionArn=arn)
+                if _is_upload(json.loads(described.get("input") or "{}"), key, upload.etag):
+                    self._claimed.add(arn)
+                    return arn
+                others.add(arn)
+            if time.monotonic() >= deadline:
+                raise DeployedStackError(
+                    f"{key}: the upload rule started no execution within {self.rule_start_timeout:g} s; "
+                    "look for its event in the UploadEventsDeadLetterQueue"
+                )
+            time.sleep(self.poll_seconds)
 
     def wait(self, execution_arn: str, timeout_seconds: float = 900.0) -> ExecutionResult:
         """Poll until the execution ends; past the timeout, return it as it is (still RUNNING)."""

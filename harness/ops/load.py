@@ -4,11 +4,11 @@ Open loop: execution i starts at t0 + i / rate whatever the earlier ones are doi
 production. Latency is each execution's own start-to-stop time as Step Functions records it
 (describe_execution), so how often this process polls does not change the figures.
 
-Quotas (AWS Step Functions, Standard workflows, per account and region, token buckets): StartExecution
-refills at 300 per second in us-east-1, us-west-2 and eu-west-1 and at 150 elsewhere (bucket 1,300 /
-800), as AWS's quota page lists them; the load refuses rates above the lower figure unless told the
-account's own, and polls at a fixed budget of DescribeExecution calls. Throttled calls are retried with
-backoff by botocore's standard retry mode; the ones still throttled are counted, not hidden.
+Quotas (harness/ops/quotas.py, one table): a start rate above what StartExecution or the state
+transitions of the executions allow in the target's region is refused before anything starts, naming
+the quota that limits it (a capped run would report figures for a rate nobody asked for); polling
+stays within a share of DescribeExecution's refill. Throttled calls are retried with backoff by
+botocore's standard retry mode; the ones still throttled are counted, not hidden.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from botocore.exceptions import ClientError
 
 from harness.errors import UnusableInputError
 from harness.ops.execution import TERMINAL_STATUSES, WorkflowTarget
+from harness.ops.quotas import RateLimit, polling_rate, start_rate_limits
 
-# The lowest StartExecution refill rate of any region (Standard workflows).
-DEFAULT_MAX_START_RATE = 150.0
 NOT_FINISHED = "NOT_FINISHED"
 
 # (started, finished, planned): for a progress bar.
@@ -35,7 +34,18 @@ LoadProgress = Callable[[int, int, int], None]
 
 
 class LoadRateError(UnusableInputError):
-    """The rate asked for is above the StartExecution quota the load was told to stay under."""
+    """The rate asked for is above what a Step Functions quota allows (StartExecution, StateTransition)."""
+
+
+def check_rate(rate: float, limits: Sequence[RateLimit]) -> None:
+    """Refuse a start rate above the lowest limit, naming the quota behind it."""
+    lowest = min(limits, key=lambda limit: limit.max_rate)
+    if rate > lowest.max_rate:
+        raise LoadRateError(
+            f"{rate:g} executions/s is above the {lowest.quota} quota's {lowest.max_rate:g}/s "
+            f"({lowest.why}): lower --rate, or pass your account's own quota "
+            "(--max-start-rate, --max-transition-rate)"
+        )
 
 
 @dataclass
@@ -50,6 +60,7 @@ class LoadReport:
     latencies: list[float] = field(default_factory=list)  # seconds, finished executions only
     start_seconds: float = 0.0  # first start to last start
     wall_seconds: float = 0.0  # first start to the last execution's end (or the drain timeout)
+    describe_per_second: float = 0.0  # the polling budget used (within DescribeExecution's quota)
 
     @property
     def achieved_rate(self) -> float:
@@ -76,6 +87,7 @@ class LoadReport:
             },
             "finished": len(self.latencies),
             "wall_seconds": round(self.wall_seconds, 3),
+            "describe_per_second": round(self.describe_per_second, 3),
         }
 
 
@@ -94,8 +106,10 @@ def run_load(
     rate: float,
     duration: float,
     target_name: str = "local",
-    max_start_rate: float = DEFAULT_MAX_START_RATE,
-    describe_per_second: float = 20.0,
+    region: str | None = None,
+    max_start_rate: float | None = None,
+    max_transition_rate: float | None = None,
+    describe_per_second: float | None = None,
     drain_timeout: float = 300.0,
     progress: LoadProgress | None = None,
 ) -> LoadReport:
@@ -104,14 +118,21 @@ def run_load(
         raise ValueError("no images to send")
     if rate <= 0 or duration <= 0:
         raise LoadRateError("rate and duration must be positive")
-    if rate > max_start_rate:
-        raise LoadRateError(
-            f"{rate:g} executions/s is above the StartExecution quota of {max_start_rate:g}/s "
-            "(Standard workflows; 150/s in most regions, 300/s in us-east-1, us-west-2, eu-west-1): "
-            "lower --rate, or pass --max-start-rate with your account's quota"
-        )
+    check_rate(
+        rate,
+        start_rate_limits(
+            region, start_execution_refill=max_start_rate, state_transition_refill=max_transition_rate
+        ),
+    )
+    describe_per_second = polling_rate(region, describe_per_second)
     planned = max(1, int(rate * duration))
-    report = LoadReport(target=target_name, rate=rate, duration=duration, planned=planned)
+    report = LoadReport(
+        target=target_name,
+        rate=rate,
+        duration=duration,
+        planned=planned,
+        describe_per_second=describe_per_second,
+    )
     pending: dict[str, float] = {}  # execution ARN -> when it was started (monotonic)
     lock = threading.Lock()
     starting_done = threading.Event()

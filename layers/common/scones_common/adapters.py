@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -66,20 +65,11 @@ class S3ImageStore:
     def fetch(self, bucket: str, key: str, max_bytes: int) -> StoredImage:
         """Read one object, refusing it before download when it is over `max_bytes`.
 
-        Keys from S3 event notifications arrive URL-encoded ("my+photo%C3%A9.png"); when the key as
-        given does not exist, the decoded key is tried once before giving up.
+        `key` is the object's real key: a key from an S3 event was decoded once, by ImageRef. Trying an
+        encoded key "as given, then decoded" could read another object ("a+b.png" when "a b.png" was
+        uploaded).
         """
-        candidates = [key]
-        decoded = unquote_plus(key)
-        if decoded != key:
-            candidates.append(decoded)
-        for attempt, candidate in enumerate(candidates, start=1):
-            try:
-                return self._fetch_exact(bucket, candidate, max_bytes)
-            except ImageNotFoundError:
-                if attempt == len(candidates):
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._fetch_exact(bucket, key, max_bytes)
 
     def _fetch_exact(self, bucket: str, key: str, max_bytes: int) -> StoredImage:
         uri = f"s3://{bucket}/{key}"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from typing import Any, Literal, TypeVar
+from urllib.parse import unquote_plus
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scones_common.exceptions import InvalidInputError
 
@@ -27,10 +28,30 @@ class ImageRef(BaseModel):
     s3_bucket: str = S3Bucket
     s3_key: str = S3Key
     image_data: str = ""
+    # "url" when the key is as S3 writes it into its events, URL-encoded (the upload rule's input): the
+    # model decodes it once, so that s3_key is always the object's real key and the encoding is None.
+    s3_key_encoding: Literal["url"] | None = None
     # Set when an S3 upload started the execution (EventBridge rule): they identify one delivery of one
-    # object version, so that a duplicate delivery is recognised and classified only once.
+    # object version, so that a duplicate delivery is recognised and classified only once. An unversioned
+    # bucket sends no version id: the rule's input then says "" and the model None.
     etag: str | None = None
     version_id: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _decode_event_key(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and data.get("s3_key_encoding") == "url"
+            and isinstance(data.get("s3_key"), str)
+        ):
+            return {**data, "s3_key": unquote_plus(data["s3_key"]), "s3_key_encoding": None}
+        return data
+
+    @field_validator("version_id")
+    @classmethod
+    def _empty_version_is_none(cls, value: str | None) -> str | None:
+        return value or None
 
     @property
     def s3_uri(self) -> str:

@@ -47,15 +47,19 @@ def test_fetch_reads_the_object(s3: Any) -> None:
     assert S3ImageStore(s3).fetch("images", "a.png", 10).data == b"abc"
 
 
-def test_url_encoded_key_is_decoded_when_the_literal_key_is_missing(s3: Any) -> None:
+def test_the_key_is_read_exactly_as_given_never_decoded(s3: Any) -> None:
+    # Given two objects whose keys differ only as "+" and " " do in URL encoding
+    s3.put_object(Bucket="images", Key="photos/my bike.png", Body=b"space")
+    s3.put_object(Bucket="images", Key="photos/my+bike.png", Body=b"plus")
+    # When each is fetched by its real key / Then each is itself (ImageRef decoded event keys already)
+    assert S3ImageStore(s3).fetch("images", "photos/my+bike.png", 10).data == b"plus"
+    assert S3ImageStore(s3).fetch("images", "photos/my bike.png", 10).data == b"space"
+
+
+def test_an_encoded_key_is_not_found_under_its_decoded_name(s3: Any) -> None:
     s3.put_object(Bucket="images", Key="photos/my bike ü.png", Body=b"abc")
-    stored = S3ImageStore(s3).fetch("images", "photos/my+bike+%C3%BC.png", 10)
-    assert stored.key == "photos/my bike ü.png"
-
-
-def test_literal_key_wins_over_its_decoded_form(s3: Any) -> None:
-    s3.put_object(Bucket="images", Key="100%25.png", Body=b"literal")
-    assert S3ImageStore(s3).fetch("images", "100%25.png", 10).data == b"literal"
+    with pytest.raises(ImageNotFoundError):
+        S3ImageStore(s3).fetch("images", "photos/my+bike+%C3%BC.png", 10)
 
 
 def test_missing_object_is_named(s3: Any) -> None:

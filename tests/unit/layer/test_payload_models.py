@@ -108,3 +108,56 @@ def test_filter_passes_exactly_when_confidence_reaches_threshold(confidence: flo
     else:
         with pytest.raises(ThresholdConfidenceNotMetError, match="below the threshold"):
             filter_inferences(image, threshold)
+
+
+# --- the upload rule's input: URL-encoded keys and unversioned buckets ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event_key", "real_key"),
+    [
+        ("incoming/red+flower.png", "incoming/red flower.png"),
+        ("incoming/a%2Bb.png", "incoming/a+b.png"),
+        ("incoming/100%25.png", "incoming/100%.png"),
+        ("incoming/v%C3%A9lo.png", "incoming/vélo.png"),
+        ("incoming/a%2520b.png", "incoming/a%20b.png"),
+    ],
+    ids=["space", "plus", "percent", "unicode", "literal-%20"],
+)
+def test_a_url_encoded_key_is_decoded_exactly_once(event_key: str, real_key: str) -> None:
+    # Given the rule's input, whose key is as S3 writes it into the event
+    event = {"s3_bucket": "images", "s3_key": event_key, "s3_key_encoding": "url", "etag": "e"}
+    # When it is parsed, and the result parsed again (as a retried step would)
+    ref = parse_event(ImageRef, event)
+    again = parse_event(ImageRef, ref.model_dump())
+    # Then the key is the object's real key, decoded once and never twice
+    assert ref.s3_key == again.s3_key == real_key
+    assert ref.s3_key_encoding is None and ref.object_version is not None
+    assert ref.object_version["s3_key"] == real_key
+
+
+def test_a_key_without_encoding_is_taken_literally() -> None:
+    # Given a manual run's input naming an object whose key has "+" and "%"
+    ref = parse_event(ImageRef, {"s3_bucket": "images", "s3_key": "test/a+b%41.png"})
+    # Then it is not decoded
+    assert ref.s3_key == "test/a+b%41.png"
+
+
+def test_an_unknown_key_encoding_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="s3_key_encoding"):
+        parse_event(ImageRef, {"s3_bucket": "images", "s3_key": "a.png", "s3_key_encoding": "base64"})
+
+
+def test_an_empty_version_id_means_no_version() -> None:
+    # Given the rule's input for an unversioned bucket: the version-id placeholder left empty
+    event = {
+        "s3_bucket": "images",
+        "s3_key": "a.png",
+        "s3_key_encoding": "url",
+        "etag": "e",
+        "version_id": "",
+    }
+    # When it is parsed / Then there is no version, and the delivery is still identified by its etag
+    ref = parse_event(ImageRef, event)
+    assert ref.version_id is None
+    assert ref.object_version == {"s3_bucket": "images", "s3_key": "a.png", "etag": "e", "version_id": ""}

@@ -108,8 +108,14 @@ def test_load_locally_reports_percentiles_and_every_outcome(tmp_path: Path) -> N
     assert report["latency_seconds"]["p50"] > 0
 
 
-def test_load_refuses_a_rate_above_the_start_execution_quota() -> None:
+def test_load_refuses_a_rate_above_a_quota_naming_it() -> None:
     from harness.cli.load import load_command
 
+    # The state transitions of 500 executions/s exceed StateTransition's refill first (500 / 8 = 62.5/s)
     result = CliRunner().invoke(load_command, ["--rate", "500", "--duration", "1"])
-    assert result.exit_code == 2 and "StartExecution quota" in result.output
+    assert result.exit_code == 2 and "StateTransition quota's 62.5/s" in result.output
+    # With an account's raised StateTransition quota, StartExecution's 150/s is next
+    result = CliRunner().invoke(
+        load_command, ["--rate", "500", "--duration", "1", "--max-transition-rate", "10000"]
+    )
+    assert result.exit_code == 2 and "StartExecution quota's 150/s" in result.output

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from harness.local.eventbridge import matches
+from harness.local.eventbridge import matches, object_created
 from harness.local.workflow import LocalWorkflow
-from tests.helpers import PROJECT_ROOT, StubModel, received, subscribe_to_results
+from tests.helpers import PROJECT_ROOT, StubModel, png_bytes, received, subscribe_to_results
 
 pytestmark = pytest.mark.integration
 S3_EVENT = json.loads((PROJECT_ROOT / "events" / "s3_object_created.json").read_text())
@@ -61,7 +61,8 @@ def test_upload_under_the_prefix_starts_one_execution(
     assert stub_workflow.drop(bicycle_png, "archive/old.png") == []
     # Then the rule's input transformer produced the workflow's input, and it classified
     assert result.status == "SUCCEEDED", result.message
-    assert result.input["s3_key"] == "incoming/new bike.png" and result.input["etag"]
+    assert result.input["s3_key"] == "incoming/new+bike.png" and result.input["etag"]  # as S3 encodes it
+    assert result.output is not None and result.output["s3_key"] == "incoming/new bike.png"
     assert result.input["version_id"]
 
 
@@ -115,3 +116,57 @@ def test_low_confidence_publishes_a_review_event(tmp_path: Path, bicycle_png: by
     assert result.error == "THRESHOLD_CONFIDENCE_NOT_MET"
     assert [e["detail-type"] for e in events] == ["ImageNeedsReview"]
     assert "below the threshold" in events[0]["detail"]["reason"]
+
+
+def test_upload_to_an_unversioned_bucket_starts_and_succeeds(tmp_path: Path, bicycle_png: bytes) -> None:
+    # Given a bucket without versioning (ExistingBucketName), whose events carry no version-id
+    with LocalWorkflow(model=StubModel(), log_dir=tmp_path, versioned_bucket=False) as workflow:
+        # When an image is uploaded under the prefix, and EventBridge delivers its event twice
+        put = workflow.s3.put_object(Bucket=workflow.bucket, Key="incoming/unversioned.png", Body=bicycle_png)
+        assert "VersionId" not in put
+        event = object_created(
+            workflow.bucket, "incoming/unversioned.png", len(bicycle_png), put["ETag"].strip('"'), None
+        )
+        (result,) = workflow.redeliver(event)
+        (again,) = workflow.redeliver(event)
+    # Then the rule's input is JSON that says "no version", the execution classifies the image once
+    assert result.input["version_id"] == "" and result.input["etag"]
+    assert result.status == "SUCCEEDED" and result.states[-1].name == "ImageClassified", result.message
+    assert again.states[-1].name == "DuplicateDeliveryIgnored"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "incoming/red flower.png",
+        "incoming/a+b.png",
+        "incoming/100%.png",
+        "incoming/vélo électrique.png",
+        "incoming/a%20b.png",
+    ],
+    ids=["space", "plus", "percent", "unicode", "literal-%20"],
+)
+def test_upload_with_special_characters_reaches_the_object(
+    stub_workflow: LocalWorkflow, bicycle_png: bytes, key: str
+) -> None:
+    # When an image whose key needs URL encoding is uploaded under the prefix
+    (result,) = stub_workflow.drop(bicycle_png, key)
+    # Then the event carried the key encoded, and the workflow read and published the real key
+    assert result.input["s3_key"] != key and result.input["s3_key_encoding"] == "url"
+    assert result.status == "SUCCEEDED", result.message
+    serialized = result.state_output("SerializeImageData")
+    assert serialized is not None and serialized["s3_key"] == key
+    assert result.output is not None and result.output["s3_key"] == key
+
+
+def test_an_encoded_key_never_reads_the_object_its_encoding_names(
+    stub_workflow: LocalWorkflow, bicycle_png: bytes
+) -> None:
+    # Given an object "incoming/a+b.png" already in the bucket (uploaded without an event)
+    stub_workflow.upload(png_bytes(size=(40, 40)), "incoming/a+b.png")
+    # When "incoming/a b.png" is uploaded: its event says "incoming/a+b.png"
+    (result,) = stub_workflow.drop(bicycle_png, "incoming/a b.png")
+    # Then the workflow reads "incoming/a b.png", not the other object
+    serialized = result.state_output("SerializeImageData")
+    assert serialized is not None
+    assert serialized["s3_key"] == "incoming/a b.png" and serialized["original_bytes"] == len(bicycle_png)

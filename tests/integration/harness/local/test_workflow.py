@@ -116,11 +116,13 @@ def test_jpeg_named_png_is_sent_as_jpeg(stub_workflow: LocalWorkflow, stub_model
     assert stub_model.requests[-1][0] == "image/jpeg"
 
 
-def test_url_encoded_key_from_an_s3_event_is_found(stub_workflow: LocalWorkflow, bicycle_png: bytes) -> None:
-    stub_workflow.upload(bicycle_png, "test/my bike é.png")
+def test_a_manual_run_takes_its_key_literally(stub_workflow: LocalWorkflow, bicycle_png: bytes) -> None:
+    # Given an object whose real key has "+" and "%" (a manual run's input is not URL-encoded)
+    stub_workflow.upload(bicycle_png, "test/my+bike+%C3%A9.png")
     result = stub_workflow.run("test/my+bike+%C3%A9.png")
+    # Then that object is read, under that key (event keys: test_event_driven.py)
     assert result.status == "SUCCEEDED", result.message
-    assert result.output is not None and result.output["s3_key"] == "test/my bike é.png"
+    assert result.output is not None and result.output["s3_key"] == "test/my+bike+%C3%A9.png"
 
 
 def test_permanent_endpoint_error_fails_at_once(stub_workflow: LocalWorkflow, bicycle_png: bytes) -> None:

@@ -173,3 +173,78 @@ def test_uploads_under_the_upload_prefix_are_refused(deployed: LocalWorkflow) ->
     stack = DeployedStack(STACK)
     with pytest.raises(DeployedStackError, match="upload prefix"):
         stack.upload(b"x", f"{stack.outputs.upload_prefix}a.png")
+
+
+# --- a stack whose UploadPrefix is empty: every image uploaded to its bucket starts an execution ----
+
+
+@pytest.fixture
+def every_upload_classified(tmp_path: Path) -> Iterator[LocalWorkflow]:
+    """A stack deployed with UploadPrefix "" whose bucket, like the deployed one, sends every upload
+    through the upload rule (LocalWorkflow.bucket_sends_events)."""
+    with LocalWorkflow(
+        model=StubModel([0.97, 0.03]), log_dir=tmp_path / "logs", parameter_overrides={"UploadPrefix": ""}
+    ) as workflow:
+        assert workflow.endpoint is not None
+        create_stack(
+            workflow,
+            outputs={
+                "ImageBucketName": workflow.bucket,
+                "StateMachineArn": workflow.state_machine_arn,
+                "ImageUploadPrefix": "",
+                "ImageUploadedRuleArn": "arn:aws:events:us-east-1:123456789012:rule/scones-prod-upload",
+            },
+        )
+        with workflow.bucket_sends_events():
+            yield workflow
+
+
+def test_run_with_stack_runs_each_image_once_when_every_upload_is_classified(
+    every_upload_classified: LocalWorkflow, tmp_path: Path
+) -> None:
+    # Given two images, one with a space in its name
+    bicycle = tmp_path / "my bike.png"
+    bicycle.write_bytes((SAMPLES_DIR / "bicycle" / "bicycle_s_000051.png").read_bytes())
+    other = tmp_path / "other.png"
+    other.write_bytes(png_bytes(color=(10, 200, 10)))
+    # When scones run --stack uploads them to a bucket whose rule classifies every upload
+    code, out = invoke(scones, "run", str(bicycle), str(other), "--stack", STACK, "--json")
+    # Then each image ran exactly once: the rule's execution, which run waited for and reported
+    assert code == 0, out
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["status"] for r in records] == ["SUCCEEDED", "SUCCEEDED"]
+    workflow = every_upload_classified
+    executions = workflow.sfn.list_executions(stateMachineArn=workflow.state_machine_arn)["executions"]
+    assert len(executions) == 2
+    assert {e["executionArn"] for e in executions} == {r["execution_arn"] for r in records}
+    assert all(e["name"].startswith("event-") for e in executions)  # started by the rule
+
+
+def test_the_rule_starts_nothing_for_keys_it_does_not_match(every_upload_classified: LocalWorkflow) -> None:
+    # Given the same stack / When a non-image key is uploaded and run / Then run starts it itself, once
+    stack = DeployedStack(STACK)
+    assert not stack.outputs.upload_rule_matches("notes/a.gif")
+    assert stack.outputs.upload_rule_matches("any/where/a.JPEG")
+    result = stack.run(stack.upload(png_bytes(), "scones-run/a.gif"))
+    assert result.status == "SUCCEEDED"
+    workflow = every_upload_classified
+    executions = workflow.sfn.list_executions(stateMachineArn=workflow.state_machine_arn)["executions"]
+    assert [e["executionArn"] for e in executions] == [result.execution_arn]
+
+
+def test_a_rule_that_starts_nothing_is_one_clear_error(deployed: LocalWorkflow) -> None:
+    # Given a stack that says it has an upload rule for every key, whose bucket sends no events
+    create_stack(
+        deployed,
+        "silent-rule",
+        {
+            "ImageBucketName": deployed.bucket,
+            "StateMachineArn": deployed.state_machine_arn,
+            "ImageUploadPrefix": "",
+            "ImageUploadedRuleArn": "arn:aws:events:us-east-1:123456789012:rule/silent",
+        },
+    )
+    stack = DeployedStack("silent-rule", poll_seconds=0.05, rule_start_timeout=0.2)
+    # When an image is run / Then the error names the key and where its event went
+    with pytest.raises(DeployedStackError, match="UploadEventsDeadLetterQueue"):
+        stack.run(stack.upload(png_bytes(), "scones-run/a.png"))
