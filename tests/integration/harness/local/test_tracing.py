@@ -81,8 +81,9 @@ ANNOTATIONS = {
 
 def promised_annotations() -> set[str]:
     """The annotations README.md's "Logs, metrics and traces" names, read now."""
-    line = next(line for line in README.read_text().splitlines() if line.startswith("- Traces:"))
-    return set(re.findall(r"`(\w+)`", line.split("annotations", 1)[1]))
+    bullet = README.read_text().split("\n- Traces:", 1)[1].split("\n- ", 1)[0].split("\n\n", 1)[0]
+    # "... annotations `s3_key`, `label`, `confidence` (e.g. ...": the names before the parenthesis
+    return set(re.findall(r"`(\w+)`", bullet.split("annotations", 1)[1].split("(", 1)[0]))
 
 
 def invoked_functions(history: list[dict[str, Any]]) -> list[str]:
