@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,8 +50,15 @@ def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def render_html(summary: Summary, charts: dict[str, bytes], gallery: Sequence[GalleryItem]) -> str:
+def render_html(
+    summary: Summary,
+    charts: dict[str, bytes],
+    gallery: Sequence[GalleryItem],
+    links: Mapping[str, str] | None = None,
+) -> str:
+    """The page; `links` maps a captured record's event id to its execution's page, where known."""
     e = html.escape
+    links = links or {}
     title = f"Endpoint monitor: {', '.join(summary.endpoints) or summary.source}"
     parts = [
         "<!doctype html>",
@@ -92,11 +99,14 @@ def render_html(summary: Summary, charts: dict[str, bytes], gallery: Sequence[Ga
         image = item.thumbnail or placeholder()
         alt = f"captured input {record.event_id}"
         repeats = f"<span>sent {item.repeats} times</span>" if item.repeats > 1 else ""
+        link = links.get(record.event_id)
+        execution = f'<span class="execution"><a href="{e(link)}">execution</a></span>' if link else ""
         parts.append(
             f'<figure class="{"low" if low else "ok"}"><img src="{_data_uri(png_bytes(image))}" '
             f'width="{image.width}" height="{image.height}" alt="{e(alt)}">'
             f'<figcaption><span class="conf">{e(str(record.label))} {record.confidence:.3f}</span>'
-            f'<span class="when">{record.time:%Y-%m-%d %H:%M:%S}</span>{repeats}</figcaption></figure>'
+            f'<span class="when">{record.time:%Y-%m-%d %H:%M:%S}</span>{repeats}{execution}'
+            "</figcaption></figure>"
         )
     parts.append("</div>")
     if summary.problems:
@@ -110,9 +120,14 @@ def render_html(summary: Summary, charts: dict[str, bytes], gallery: Sequence[Ga
 
 
 def write_report(
-    capture: Capture, summary: Summary, out_dir: Path, gallery_size: int = GALLERY_SIZE
+    capture: Capture,
+    summary: Summary,
+    out_dir: Path,
+    gallery_size: int = GALLERY_SIZE,
+    links: Mapping[str, str] | None = None,
 ) -> ReportFiles:
-    """confidence.png, label_mix.png, low_confidence.png, gallery.png and report.html in out_dir."""
+    """confidence.png, label_mix.png, low_confidence.png, gallery.png and report.html in out_dir; each
+    gallery image links to its execution where `links` (event id -> URL) knows it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     records, threshold = capture.records, summary.threshold
     charts = {
@@ -126,5 +141,5 @@ def write_report(
         paths[name] = out_dir / f"{name}.png"
         paths[name].write_bytes(png)
     report = out_dir / "report.html"
-    report.write_text(render_html(summary, charts, gallery), encoding="utf-8")
+    report.write_text(render_html(summary, charts, gallery, links), encoding="utf-8")
     return ReportFiles(html=report, charts=paths)

@@ -32,7 +32,9 @@ def demo(as_json: bool, threshold: float | None, log_dir: Path, model_dir: Path 
     from harness.local.workflow import LocalWorkflow, load_model
 
     started = time.perf_counter()
-    with LocalWorkflow(threshold=threshold, log_dir=log_dir, model=load_model(model_dir)) as workflow:
+    with LocalWorkflow(
+        threshold=threshold, log_dir=log_dir, model=load_model(model_dir), tracing=True
+    ) as workflow:
         setup = time.perf_counter() - started
         rows = _run_samples(workflow, demo_samples(), "test/")
         pages = write_run_view(workflow, [result for *_, result in rows], "scones demo: the sample images")

@@ -101,7 +101,7 @@ def load_command(
     """
     images = _images(images_dir)
     prefix = fresh_prefix("load")
-    with target.open() as workflow:
+    with target.open(tracing=False) as workflow:  # no pages: no traces
         keys = [workflow.upload(data, prefix + name) for name, data in images]
         run = functools.partial(
             run_load,

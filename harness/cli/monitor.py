@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import boto3
 import click
@@ -14,8 +16,9 @@ from rich.table import Table
 from harness.cli.console import console
 from harness.cli.errors import one_line_errors
 from harness.cli.options import json_option, region_option
+from harness.cli.view import DEFAULT_RECORD_DIR, DEFAULT_VIEW_DIR, write_run_view
 from harness.errors import require_extra
-from monitor.gallery import GALLERY_SIZE
+from monitor.gallery import GALLERY_SIZE, least_confident
 from monitor.html_report import write_report
 from monitor.read import DEFAULT_PREFIX, Capture, read_capture
 from monitor.summary import DEFAULT_THRESHOLD, Summary, summarize, summary_rows
@@ -25,21 +28,66 @@ DEMO_LOG_DIR = Path(".scones") / "logs"
 
 
 def demo_capture(
-    threshold: float, repeat: int = 1, endpoint_name: str | None = None, log_dir: Path = DEMO_LOG_DIR
-) -> Capture:
-    """The bundled samples through the local workflow, then its data capture read back from moto's S3."""
+    threshold: float,
+    repeat: int = 1,
+    endpoint_name: str | None = None,
+    log_dir: Path = DEMO_LOG_DIR,
+    record_dir: Path = DEFAULT_RECORD_DIR,
+    view_dir: Path = DEFAULT_VIEW_DIR,
+) -> tuple[Capture, dict[str, Path]]:
+    """The bundled samples through the local workflow, then its data capture read back from moto's S3;
+    and each execution's page (by execution name), written as `scones demo` writes them."""
     from harness.local.workflow import LocalWorkflow, load_model
     from harness.samples import demo_samples
 
     samples = demo_samples()
-    with LocalWorkflow(threshold=threshold, log_dir=log_dir, model=load_model()) as workflow:
-        for _ in range(repeat):
-            for sample in samples:
-                workflow.run(workflow.upload(sample.data, f"test/{sample.name}"))
+    with LocalWorkflow(threshold=threshold, log_dir=log_dir, model=load_model(), tracing=True) as workflow:
+        results = [
+            workflow.run(workflow.upload(sample.data, f"test/{sample.name}"))
+            for _ in range(repeat)
+            for sample in samples
+        ]
         assert workflow.capture is not None
         workflow.capture.flush()
         # Read before the workflow closes: moto's bucket goes with it.
-        return read_capture(workflow.s3, workflow.bucket, workflow.capture.prefix, endpoint_name)
+        capture = read_capture(workflow.s3, workflow.bucket, workflow.capture.prefix, endpoint_name)
+        index = write_run_view(
+            workflow, results, "scones monitor --demo", view_dir=view_dir, record_dir=record_dir
+        )
+    names = [result.execution_arn.rsplit(":", 1)[-1] for result in results]
+    pages = {name: index.parent / f"{name}.html" for name in names} if isinstance(index, Path) else {}
+    return capture, pages
+
+
+def local_links(
+    capture: Capture, gallery_size: int, pages: dict[str, Path], out_dir: Path, record_dir: Path
+) -> dict[str, str]:
+    """The gallery's images linked to their execution pages (relative to the report), where known."""
+    from harness.ops.view.links import match
+    from harness.ops.view.record import load
+
+    records = [load(record_dir / f"{name}.json") for name in pages if (record_dir / f"{name}.json").is_file()]
+    found = match(records, _sent(capture, gallery_size))
+    return {
+        key: os.path.relpath(pages[record.name].resolve(), out_dir.resolve()) for key, record in found.items()
+    }
+
+
+def deployed_links(sfn: Any, state_machine_arn: str, capture: Capture, gallery_size: int) -> dict[str, str]:
+    """The gallery's images linked to their executions in the Step Functions console, where known."""
+    from harness.ops.view.links import console_url, match_deployed
+
+    found = match_deployed(sfn, state_machine_arn, _sent(capture, gallery_size))
+    return {key: console_url(arn) for key, arn in found.items()}
+
+
+def _sent(capture: Capture, gallery_size: int) -> list[Any]:
+    from harness.ops.view.links import SentImage
+
+    return [
+        SentImage(item.record.event_id, item.record.input_data, item.record.time)
+        for item in least_confident(capture.records, gallery_size)
+    ]
 
 
 def summary_table(summary: Summary) -> Table:
@@ -143,8 +191,10 @@ def monitor_command(
         if threshold is None and outputs.threshold:
             threshold = float(outputs.threshold)
     threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    state_machine_arn = outputs.state_machine_arn if stack_name is not None else ""
+    pages: dict[str, Path] = {}
     if demo:
-        capture = demo_capture(threshold, repeat, endpoint_name)
+        capture, pages = demo_capture(threshold, repeat, endpoint_name)
     else:
         assert bucket is not None
         try:
@@ -159,7 +209,17 @@ def monitor_command(
             err=True,
         )
         sys.exit(1)
-    files = write_report(capture, summary, out_dir, gallery_size)
+    if demo:
+        links = local_links(capture, gallery_size, pages, out_dir, DEFAULT_RECORD_DIR)
+    elif state_machine_arn:
+        try:
+            links = deployed_links(session.client("stepfunctions"), state_machine_arn, capture, gallery_size)
+        except (ClientError, BotoCoreError) as exc:  # the report is still worth writing
+            click.echo(f"images not linked to executions: {exc}", err=True)
+            links = {}
+    else:
+        links = {}  # --bucket alone names no state machine
+    files = write_report(capture, summary, out_dir, gallery_size, links)
     if as_json:
         record = summary.as_json()
         record["report"] = str(files.html)

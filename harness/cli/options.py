@@ -69,8 +69,12 @@ def open_target(
     log_dir: Path | None = None,
     model_dir: Path | None = None,
     parameter_overrides: dict[str, str] | None = None,
+    tracing: bool = True,
 ) -> Iterator[WorkflowTarget]:
-    """The local workflow, or the deployed stack named by --stack; errors of either become one message."""
+    """The local workflow, or the deployed stack named by --stack; errors of either become one message.
+
+    Locally the functions run with X-Ray active, as deployed, so that each execution's page has its
+    trace; `tracing=False` spares that cost where no page is written (scones load)."""
     if stack_name is None:
         from harness.local.workflow import LocalWorkflow, load_model  # moto: only without --stack
 
@@ -79,6 +83,7 @@ def open_target(
             log_dir=log_dir,
             model=load_model(model_dir),
             parameter_overrides=parameter_overrides,
+            tracing=tracing,
         ) as workflow:
             yield workflow
         return
@@ -129,7 +134,9 @@ class TargetOptions:
             return f"Function logs: {self.log_dir}/"
         return f"Function logs: sam logs --stack-name {self.stack_name}"
 
-    def open(self, parameter_overrides: dict[str, str] | None = None) -> ContextManager[WorkflowTarget]:
+    def open(
+        self, parameter_overrides: dict[str, str] | None = None, *, tracing: bool = True
+    ) -> ContextManager[WorkflowTarget]:
         return open_target(
             self.stack_name,
             self.region,
@@ -137,6 +144,7 @@ class TargetOptions:
             log_dir=self.log_dir,
             model_dir=self.model_dir,
             parameter_overrides=parameter_overrides,
+            tracing=tracing,
         )
 
 

@@ -38,7 +38,13 @@ def write_run_view(
     except GraphvizMissingError as exc:
         return f"not written: {exc}"
     records = [
-        fetch(workflow.sfn, result.execution_arn, history=result.history, s3=workflow.s3)
+        fetch(
+            workflow.sfn,
+            result.execution_arn,
+            history=result.history,
+            s3=workflow.s3,
+            segments=workflow.segments,
+        )
         for result in results
     ]
     for record in records:
@@ -84,7 +90,7 @@ def _deployed_record(execution: str | None, stack_name: str, region: str | None)
         execution = str(listed[0]["executionArn"])
     elif not execution.startswith("arn:"):
         execution = stack.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{execution}"
-    return fetch(sfn, execution, s3=stack.s3)
+    return fetch(sfn, execution, s3=stack.s3, segments=stack.segments)
 
 
 @click.command("view")
@@ -115,6 +121,13 @@ def _deployed_record(execution: str | None, stack_name: str, region: str | None)
     default=None,
     help="Also save the top of the page as this PNG (headless Chromium's --screenshot).",
 )
+@click.option(
+    "--screenshot-height",
+    type=click.IntRange(300, 10000),
+    default=1500,
+    show_default=True,
+    help="How much of the page the screenshot shows, in pixels (1,300 wide).",
+)
 @stack_option
 @region_option
 @one_line_errors
@@ -124,11 +137,13 @@ def view_command(
     out: Path,
     record_dir: Path,
     screenshot: Path | None,
+    screenshot_height: int,
     stack_name: str | None,
     region: str | None,
 ) -> None:
     """Write an execution's page: the state machine drawn from its ASL (Graphviz), each state coloured by
-    what happened, Catch and Retry edges, the event history, each state's input and output, the image.
+    what happened, Catch and Retry edges, the trace's waterfall (X-Ray), the event history, each state's
+    input and output, the image.
 
     EXECUTION is an execution ARN or name; or --last. Locally, the executions `scones run`, `demo`
     and `batch` recorded; with --stack, the stack's executions (GetExecutionHistory)."""
@@ -151,7 +166,7 @@ def view_command(
     if screenshot is not None:
         from harness.ops.view.screenshot import screenshot as take
 
-        out_console.print(f"Screenshot: {take(page, screenshot)}", soft_wrap=True)
+        out_console.print(f"Screenshot: {take(page, screenshot, height=screenshot_height)}", soft_wrap=True)
 
 
 __all__ = ["announce", "view_command", "write_run_view"]

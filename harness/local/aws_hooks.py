@@ -14,7 +14,9 @@ from botocore.response import StreamingBody
 
 from harness.local.endpoint import EndpointErrorResponse, LocalEndpoint
 from harness.local.lambda_runtime import LocalFunction, PayloadTooLargeError
+from harness.local.moto_engine import current_trace_header
 from harness.local.template import ACCOUNT_ID, REGION
+from harness.local.tracing import CapturingEmitter
 
 _PARAMS_KEY = "scones_harness_params"
 
@@ -44,6 +46,8 @@ class AwsHooks:
         self.functions = functions
         self.endpoints = endpoints
         self.lambda_observers: list[Callable[[str, Any, bytes, str | None], None]] = []
+        # With X-Ray active: where each invocation's function segment goes (Lambda records it on AWS).
+        self.traces: CapturingEmitter | None = None
         self._lambda_faults: dict[str, deque[tuple[int, str]]] = {}
 
     def inject_lambda_fault(self, function_name: str, code: str, status: int = 500, times: int = 1) -> None:
@@ -79,9 +83,19 @@ class AwsHooks:
         raw = params.get("Payload", b"{}")
         event = json.loads(raw.read() if hasattr(raw, "read") else raw or b"{}")
         try:
-            result = function.invoke(event)
+            # The execution's trace header, as Step Functions sends it with the Invoke request.
+            result = function.invoke(event, trace_header=current_trace_header())
         except PayloadTooLargeError as exc:
             return _error(413, "RequestEntityTooLargeException", str(exc))
+        if self.traces is not None:
+            self.traces.function_segment(
+                function.spec.function_name,
+                function.spec.arn,
+                result.trace_header,
+                result.started_at,
+                result.ended_at,
+                result.json() if result.function_error else None,
+            )
         # A result over 256 KB is left to moto, which fails the state with States.DataLimitExceeded as
         # AWS does (tests/integration/harness/local/test_aws_limits.py); a Lambda error may not use the
         # States. prefix.

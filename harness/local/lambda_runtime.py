@@ -84,6 +84,9 @@ class InvocationResult:
     function_error: str | None  # "Unhandled" like Lambda, or None
     duration_ms: float
     logs: str
+    trace_header: str = ""  # the invocation's _X_AMZN_TRACE_ID (Root, Parent: its segment's id, Sampled)
+    started_at: float = 0.0  # epoch seconds, as X-Ray records times
+    ended_at: float = 0.0
 
     def json(self) -> Any:
         return json.loads(self.payload)
@@ -288,11 +291,14 @@ class LocalFunction:
             if isinstance(handler, logging.StreamHandler) and handler.stream is not router:
                 handler.setStream(router)
 
-    def invoke(self, event: Any) -> InvocationResult:
+    def invoke(self, event: Any, trace_header: str | None = None) -> InvocationResult:
         """Run the handler as Lambda would, and answer as Lambda does: its result or error, or, once it
         has run for its Timeout, `Sandbox.Timedout` right then. Lambda stops the function at that point;
         a thread cannot be stopped, so the handler runs on in the background and its late result is
-        discarded (it still holds the invocation lock, as a busy execution environment would)."""
+        discarded (it still holds the invocation lock, as a busy execution environment would).
+        `trace_header` is the caller's X-Ray header (Step Functions sends its execution's), else the
+        invocation starts a trace of its own, as Lambda's active tracing does."""
+        header = _trace_header(trace_header)
         request_bytes = len(json.dumps(event).encode())
         if request_bytes > MAX_SYNC_PAYLOAD_BYTES:
             raise PayloadTooLargeError(request_bytes)
@@ -302,7 +308,7 @@ class LocalFunction:
 
         def run() -> None:
             try:
-                outcome.append(self._run(event, running))
+                outcome.append(self._run(event, running, header))
             except BaseException as exc:  # reported to the caller's thread below
                 outcome.append(exc)
             finally:
@@ -316,28 +322,33 @@ class LocalFunction:
         )
         worker.start()
         running.wait()
+        started_at = time.time()
         if not finished.wait(timeout=self.spec.timeout_seconds):
             return InvocationResult(
                 _timed_out(self.spec.timeout_seconds),
                 "Unhandled",
                 self.spec.timeout_seconds * 1000.0,
                 self._sink.take(),
+                trace_header=header,
+                started_at=started_at,
+                ended_at=started_at + self.spec.timeout_seconds,
             )
         (result,) = outcome
         if isinstance(result, BaseException):
             raise result
         return result
 
-    def _run(self, event: Any, running: threading.Event) -> InvocationResult:
+    def _run(self, event: Any, running: threading.Event, header: str) -> InvocationResult:
         with (
             local_process(),
             _INVOKE_LOCK,
             # Lambda sets the invocation's X-Ray trace header in the environment of each invocation.
-            thread_environment().scoped({**self.environment, "_X_AMZN_TRACE_ID": _trace_header()}),
+            thread_environment().scoped({**self.environment, "_X_AMZN_TRACE_ID": header}),
             _stdout_to(self._sink),
         ):
             running.set()
             self._route_service_logger()
+            started_at = time.time()
             started = time.perf_counter()
             context = LambdaContext(
                 function_name=self.spec.function_name,
@@ -365,7 +376,15 @@ class LocalFunction:
             duration_ms = (time.perf_counter() - started) * 1000.0
         if error is None and len(payload) > MAX_SYNC_PAYLOAD_BYTES:
             payload, error = _response_too_large(len(payload)), "Unhandled"
-        return InvocationResult(payload, error, duration_ms, self._sink.take())
+        return InvocationResult(
+            payload,
+            error,
+            duration_ms,
+            self._sink.take(),
+            trace_header=header,
+            started_at=started_at,
+            ended_at=started_at + duration_ms / 1000.0,
+        )
 
 
 class PayloadTooLargeError(Exception):
@@ -378,9 +397,12 @@ class PayloadTooLargeError(Exception):
         self.size = size
 
 
-def _trace_header() -> str:
-    """An X-Ray trace header as Lambda sets it for a sampled invocation (Root, Parent, Sampled)."""
-    root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+def _trace_header(upstream: str | None = None) -> str:
+    """An X-Ray trace header as Lambda sets it for a sampled invocation (Root, Parent, Sampled): the
+    upstream header's root when there is one, a new root otherwise; Parent is the id of the invocation's
+    own function segment, the one the X-Ray SDK's subsegments name as their parent."""
+    fields = dict(part.split("=", 1) for part in (upstream or "").split(";") if "=" in part)
+    root = fields.get("Root") or f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
     return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=1"
 
 

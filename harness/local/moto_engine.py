@@ -13,6 +13,7 @@ import json
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,84 @@ Undo = Callable[[], None]
 def install() -> list[Undo]:
     """Apply every correction; returns the undo of each, in the order they were applied (undo the last
     first)."""
-    return [install_result_writer(), reuse_task_clients(), cache_json_paths()]
+    return [install_result_writer(), reuse_task_clients(), cache_json_paths(), trace_executions()]
+
+
+# -- one X-Ray trace per execution of a traced state machine ---------------------------------------------
+_task = threading.local()
+
+
+def current_trace_header() -> str | None:
+    """Inside a Lambda Task of a traced execution: the execution's trace header (`Root=...;Sampled=1`), as
+    Step Functions sends it with the Invoke call; None elsewhere."""
+    return getattr(_task, "trace_header", None)
+
+
+def new_trace_header() -> str:
+    """A sampled X-Ray trace header with a new root (`1-<epoch seconds, hex>-<96 random bits>`)."""
+    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=1"
+
+
+def trace_executions() -> Undo:
+    """Give each execution of a traced state machine an X-Ray trace, and carry it to its Lambda Tasks.
+
+    AWS: with tracing enabled on the state machine (TracingConfiguration, SAM's `Tracing`), an execution
+    is one trace; DescribeExecution returns its `traceHeader`, and each Lambda Task invokes the function
+    with that trace's header, so the functions' segments join the execution's trace. moto 5.2.5 keeps
+    an execution's `trace_header` but never sets one, leaves it out of DescribeExecution, and invokes
+    functions with no header. Here a traced state machine's execution gets a new sampled header, which
+    DescribeExecution returns, and the thread running a Lambda Task holds it for the Invoke hook
+    (`current_trace_header`), the way the header travels with the Invoke request on AWS.
+    """
+    from moto.stepfunctions import responses
+    from moto.stepfunctions.parser import models
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    backend = models.StepFunctionsParserBackend
+    original_start = backend.start_execution
+    original_describe = responses.StepFunctionResponse.describe_execution
+    original_invoke = lambda_eval_utils.execute_lambda_function_integration
+    headers: dict[str, str] = {}  # execution ARN -> trace header
+
+    @functools.wraps(original_start)
+    def start_execution(self: Any, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
+        execution = original_start(self, state_machine_arn, *args, **kwargs)
+        machine = self.describe_state_machine(state_machine_arn)
+        if (getattr(machine, "tracingConfiguration", None) or {}).get("enabled"):
+            if not execution.trace_header:
+                execution.trace_header = new_trace_header()
+            headers[execution.exec_arn] = execution.trace_header
+        return execution
+
+    @functools.wraps(original_describe)
+    def describe_execution(self: Any) -> Any:
+        result = original_describe(self)
+        header = headers.get(str(self._get_param("executionArn")))
+        if header and isinstance(result.result, dict):
+            result.result["traceHeader"] = header
+        return result
+
+    @functools.wraps(original_invoke)
+    def execute_lambda_function_integration(env: Any, *args: Any, **kwargs: Any) -> None:
+        execution = env.states.context_object.context_object_data.get("Execution") or {}
+        previous = getattr(_task, "trace_header", None)
+        _task.trace_header = headers.get(str(execution.get("Id", "")))
+        try:
+            original_invoke(env, *args, **kwargs)
+        finally:
+            _task.trace_header = previous
+
+    backend.start_execution = start_execution  # type: ignore[method-assign]
+    responses.StepFunctionResponse.describe_execution = describe_execution  # type: ignore[method-assign]
+    lambda_eval_utils.execute_lambda_function_integration = execute_lambda_function_integration
+
+    def undo() -> None:
+        backend.start_execution = original_start  # type: ignore[method-assign]
+        responses.StepFunctionResponse.describe_execution = original_describe  # type: ignore[method-assign]
+        lambda_eval_utils.execute_lambda_function_integration = original_invoke
+        headers.clear()
+
+    return undo
 
 
 # -- JSONPath parsed once per path ----------------------------------------------------------------------

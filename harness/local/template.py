@@ -79,6 +79,7 @@ class StateMachineSpec:
     logical_id: str
     definition_path: Path
     substitutions: dict[str, str]
+    traced: bool = False  # Tracing: Enabled (X-Ray): Step Functions then gives each execution a trace
 
     def definition(self) -> str:
         text = self.definition_path.read_text(encoding="utf-8")
@@ -270,7 +271,10 @@ def read_stack(
             k: str(v) for k, v in resolver.resolve(props.get("DefinitionSubstitutions", {})).items()
         }
         state_machines[lid] = StateMachineSpec(
-            lid, (root / str(props["DefinitionUri"])).resolve(), substitutions
+            lid,
+            (root / str(props["DefinitionUri"])).resolve(),
+            substitutions,
+            traced=bool((props.get("Tracing") or {}).get("Enabled", False)),
         )
     main = state_machines.get(MAIN_STATE_MACHINE_NAME) or next(iter(state_machines.values()))
     return Stack(

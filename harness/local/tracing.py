@@ -6,6 +6,15 @@ streams over UDP to the daemon; the SDK sends every document in one datagram, so
 in every invocation. Here nothing listens on UDP: `local_xray` points the SDK's recorder at an emitter
 that keeps each document, in the Lambda context the SDK would use there (a facade segment from the
 invocation's `_X_AMZN_TRACE_ID`), so a test can read what would have been sent and how big it was.
+
+In-process rather than a UDP listener on 127.0.0.1:2000: the SDK's own emitter interface is the one
+point where every document passes, whole and in order, with no port to claim (two workflows, or a
+test run beside a real daemon, would collide on it), no datagram to lose and no thread to stop; the
+size of each document is still measured as the daemon would receive it.
+
+Lambda itself records each invocation as a segment (origin AWS::Lambda::Function) that the SDK's
+subsegments name as their parent; the harness plays Lambda here and adds that segment
+(`function_segment`), with the trace root Step Functions passed (one trace per execution).
 """
 
 from __future__ import annotations
@@ -51,8 +60,50 @@ class CapturingEmitter:
     """Stands in for aws_xray_sdk's UDPEmitter: keeps each document instead of sending it."""
 
     def __init__(self) -> None:
-        self.documents: list[TraceDocument] = []
+        self.documents: list[TraceDocument] = []  # what the functions' X-Ray SDK sent
+        self.function_segments: list[TraceDocument] = []  # what Lambda (the harness) records
         self._lock = threading.Lock()
+
+    def function_segment(
+        self,
+        function_name: str,
+        function_arn: str,
+        trace_header: str,
+        started_at: float,
+        ended_at: float,
+        error_payload: dict[str, Any] | None = None,
+    ) -> None:
+        """The invocation's segment as Lambda records it: the trace root and segment id from the header
+        the function ran with; an unhandled error marks it as a fault with the error's type and message."""
+        fields = dict(part.split("=", 1) for part in trace_header.split(";") if "=" in part)
+        document: dict[str, Any] = {
+            "id": fields.get("Parent", ""),
+            "trace_id": fields.get("Root", ""),
+            "name": function_name,
+            "origin": "AWS::Lambda::Function",
+            "start_time": started_at,
+            "end_time": ended_at,
+            "aws": {"function_arn": function_arn},
+        }
+        if error_payload is not None:
+            document["fault"] = True
+            document["cause"] = {
+                "exceptions": [
+                    {
+                        "type": str(error_payload.get("errorType", "")),
+                        "message": str(error_payload.get("errorMessage", "")),
+                    }
+                ]
+            }
+        text = json.dumps(document)
+        with self._lock:
+            self.function_segments.append(TraceDocument(function_name, len(text.encode()), document))
+
+    def trace(self, trace_id: str) -> list[dict[str, Any]]:
+        """Every document of one trace (the functions' segments and what their SDK sent), as sent."""
+        with self._lock:
+            kept = [*self.function_segments, *self.documents]
+        return [d.document for d in kept if d.document.get("trace_id") == trace_id]
 
     def send_entity(self, entity: Any) -> None:
         text = entity.serialize()

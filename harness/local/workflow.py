@@ -29,6 +29,7 @@ from harness.ops.execution import (
     StartsExecutions,
     read_execution,
 )
+from harness.ops.view.trace import assemble
 
 _LOCAL_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/scones-local-state-machine"
 
@@ -139,6 +140,7 @@ class LocalWorkflow(StartsExecutions):
         endpoint_name = self.stack.parameters.get("EndpointName", "scones-image-classifier")
         self.endpoint = LocalEndpoint(endpoint_name, self._model or load_model())
         self.hooks = AwsHooks(self.functions, {endpoint_name: self.endpoint})
+        self.hooks.traces = self.traces
         self.hooks.register(boto3.DEFAULT_SESSION.events)
 
         self.s3 = boto3.client("s3", region_name=REGION)
@@ -168,12 +170,14 @@ class LocalWorkflow(StartsExecutions):
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.events = LocalEventBridge(self.stack, self.sns, self.sqs, self.sfn)
         main = self.stack.state_machine.logical_id
-        for logical_id in self.stack.state_machines or {main: self.stack.state_machine}:
+        for logical_id, spec in (self.stack.state_machines or {main: self.stack.state_machine}).items():
             machine = self.sfn.create_state_machine(
                 name=logical_id,
                 definition=self.definition(logical_id),
                 roleArn=_LOCAL_ROLE_ARN,
                 type="STANDARD",
+                # As the template's `Tracing`: each execution is then one X-Ray trace (moto_engine).
+                tracingConfiguration={"enabled": spec.traced},
             )
             self.state_machine_arns[logical_id] = machine["stateMachineArn"]
         self.state_machine_arn = self.state_machine_arns[main]
@@ -293,6 +297,10 @@ class LocalWorkflow(StartsExecutions):
     def ended(self, described: dict[str, Any]) -> None:
         # What EventBridge would receive from Step Functions: the template's rules act on it.
         self.events.put_event(execution_status_change(described))
+
+    def segments(self, trace_id: str) -> list[dict[str, Any]]:
+        """The trace's segments as X-Ray would put them together (none without `tracing`)."""
+        return assemble(self.traces.trace(trace_id)) if self.traces is not None and trace_id else []
 
     def invoke_function(self, name: str, event: Any) -> tuple[Any, str | None]:
         """One function alone, like `sam local invoke`: (payload, function error or None)."""

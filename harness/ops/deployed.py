@@ -28,6 +28,7 @@ from harness.ops.execution import (
     StartsExecutions,
     read_execution,
 )
+from harness.ops.view.trace import from_batch_get_traces
 
 # The upload rule's key suffixes (template.yaml, ImageUploadedRule: a wildcard per suffix, case as
 # written; tests/infrastructure/test_upload_rule.py checks the two agree).
@@ -151,6 +152,7 @@ class DeployedStack(StartsExecutions):
         self.outputs = StackOutputs.read(cloudformation, stack_name)
         self.s3 = self.session.client("s3", config=config)
         self.sfn = self.session.client("stepfunctions", config=config)
+        self.xray = self.session.client("xray", config=config)
         self.bucket = self.outputs.bucket
         self.state_machine_arn = self.outputs.state_machine_arn
         self.state_machine_arns = {MAIN_STATE_MACHINE_NAME: self.outputs.state_machine_arn}
@@ -236,6 +238,16 @@ class DeployedStack(StartsExecutions):
                 return read_execution(self.sfn, described)
             time.sleep(delay)
             delay = min(delay * 1.5, self.poll_seconds)
+
+    def segments(self, trace_id: str) -> list[dict[str, Any]]:
+        """The trace's segments from X-Ray (BatchGetTraces); none while X-Ray has not processed them yet
+        (it takes seconds to a minute after the execution) or when the trace is unknown."""
+        if not trace_id:
+            return []
+        pages = self.xray.get_paginator("batch_get_traces").paginate(TraceIds=[trace_id])
+        return from_batch_get_traces(
+            {"Traces": [trace for page in pages for trace in page.get("Traces", [])]}
+        )
 
     def ended(self, described: dict[str, Any]) -> None:
         """Nothing to do: on AWS, Step Functions itself sends the status change to EventBridge."""

@@ -98,6 +98,10 @@ class WorkflowTarget(Protocol):
         """An execution reached a terminal state (describe_execution's answer): what AWS does then."""
         ...
 
+    def segments(self, trace_id: str) -> list[dict[str, Any]]:
+        """An X-Ray trace's segments, put together (none when nothing was traced)."""
+        ...
+
 
 class StartsExecutions(ABC):
     """`start` and `run`, written once for both targets: each brings its own `sfn` client, bucket, state

@@ -22,6 +22,7 @@ from harness.ops.view.path import (
     read_path,
 )
 from harness.ops.view.record import ChildExecution, ExecutionRecord
+from harness.ops.view.trace import Span, spans
 
 _CSS = """
 body{font:14px/1.45 "DejaVu Sans",system-ui,sans-serif;margin:24px;color:#1d2329;max-width:1500px}
@@ -35,6 +36,13 @@ word-break:break-all;font-size:12px}details summary{cursor:pointer}.muted{color:
 border:1px solid;border-radius:4px;font-size:12px}.error{background:#fdecea;border-left:4px solid #b3261e;
 padding:8px 12px}.top{display:flex;gap:24px;align-items:flex-start}.top img{image-rendering:pixelated;
 border:1px solid #ccc}code{font-size:12px}
+table.waterfall td{padding:2px 8px}table.waterfall td.bar{width:55%;min-width:320px}
+.axis{position:relative;height:14px;background:repeating-linear-gradient(90deg,#f3f5f8 0,#f3f5f8 1px,
+transparent 1px,transparent 10%)}.axis .span{position:absolute;top:2px;height:10px;border-radius:2px}
+.span.ok{background:#6b9bd1}.span.fn{background:#1f5fae}.span.error{background:#e0a100}
+.span.throttle{background:#9c27b0}.span.fault{background:#b3261e}tr.ticks td{font-size:11px;color:#666}
+.ticks .axis{background:none;border-bottom:1px solid #bbb}.ticks .axis span{position:absolute;top:0}
+.annotation{display:inline-block;margin:0 6px 0 0;font-size:12px}.exc{color:#b3261e;font-size:12px}
 """
 _STATUS_COLOUR = {
     "SUCCEEDED": "succeeded",
@@ -191,6 +199,78 @@ def _history_rows(path: ExecutionPath) -> str:
     )
 
 
+_OUTCOME_NOTE = {"error": "error (4xx)", "throttle": "throttled", "fault": "fault"}
+# Annotations every Powertools Tracer adds on its own; the waterfall lists the functions' own first.
+_POWERTOOLS_ANNOTATIONS = ("ColdStart", "Service")
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return value.timestamp() if isinstance(value, datetime) else None
+
+
+def _value(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def waterfall(record: ExecutionRecord) -> str:
+    """The execution's trace: each segment and subsegment as a bar on one time axis (plain HTML and CSS),
+    with its annotations and errors; or why there is none."""
+    rows = spans(record.segments)
+    if not rows:
+        why = (
+            "no X-Ray trace header on this execution (tracing is off on its state machine)"
+            if not record.trace_id
+            else f"no segments of trace {record.trace_id} were found (X-Ray takes up to a minute to "
+            "process a trace; a local workflow run without tracing keeps none)"
+        )
+        return f'<p class="muted" id="no-trace">No trace: {escape(why)}.</p>'
+    start = min([r.start for r in rows] + [t for t in [_epoch(record.described.get("startDate"))] if t])
+    end = max([r.end or r.start for r in rows] + [t for t in [_epoch(record.described.get("stopDate"))] if t])
+    total = max(end - start, 1e-6)
+
+    def place(span: Span) -> str:
+        # At least 0.4 % wide (a few pixels), so that a sub-millisecond call still shows, and inside the axis.
+        width = min(max(((span.end or end) - span.start) / total * 100, 0.4), 100.0)
+        left = min(max((span.start - start) / total * 100, 0.0), 100.0 - width)
+        return f"left:{left:.3f}%;width:{width:.3f}%"
+
+    ticks = "".join(
+        f'<span style="left:{fraction * 100:.0f}%">{_seconds(total * fraction)}</span>'
+        for fraction in (0, 0.25, 0.5, 0.75)
+    )
+    body = [
+        f'<tr class="ticks"><td></td><td class="bar"><div class="axis">{ticks}</div></td>'
+        "<td></td><td></td></tr>"
+    ]
+    for span in rows:
+        own = {k: v for k, v in span.annotations.items() if k not in _POWERTOOLS_ANNOTATIONS}
+        rest = {k: v for k, v in span.annotations.items() if k in _POWERTOOLS_ANNOTATIONS}
+        notes = "".join(
+            f'<span class="annotation"><b>{escape(k)}</b>={escape(_value(v))}</span>'
+            for k, v in [*own.items(), *rest.items()]
+        ) + "".join(f'<div class="exc">{escape(e)}</div>' for e in span.exceptions)
+        colour = span.outcome if span.outcome != "ok" else ("fn" if span.is_function else "ok")
+        title = f"{span.label}: {_seconds((span.end or end) - span.start)}" + (
+            f", {_OUTCOME_NOTE[span.outcome]}" if span.outcome in _OUTCOME_NOTE else ""
+        )
+        duration = _seconds(span.end - span.start) if span.end is not None else "in progress"
+        body.append(
+            f'<tr class="span-row" data-kind="{span.kind}" data-origin="{escape(span.origin)}" '
+            f'data-name="{escape(span.name)}" data-outcome="{span.outcome}">'
+            f'<td style="padding-left:{8 + 16 * span.depth}px">{escape(span.label)}'
+            + (f' <span class="muted">{escape(span.origin)}</span>' if span.origin else "")
+            + f'</td><td class="bar"><div class="axis"><div class="span {colour}" style="{place(span)}" '
+            f'title="{escape(title)}"></div></div></td><td class=n>{duration}</td><td>{notes}</td></tr>'
+        )
+    return (
+        f'<p class="muted">X-Ray trace <code>{escape(record.trace_id)}</code>: {len(rows)} segments and '
+        f"subsegments over {_seconds(total)}; dark bars are the functions' invocations, red ones faults, "
+        "amber ones errors.</p>"
+        '<table class="waterfall"><thead><tr><th>segment</th><th>time since start</th><th>duration</th>'
+        f"<th>annotations and errors</th></tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
 def execution_page(
     record: ExecutionRecord, machine: Machine, *, children_links: str = "", up: str = ""
 ) -> str:
@@ -236,6 +316,7 @@ def execution_page(
         + f"<h1>{escape(record.name)}</h1>"
         + f'<div class="top"><div>{summary}{error}</div>{image_html}</div>'
         + f'<h2>Graph</h2>{_legend()}<div class="graph">{graph}</div>'
+        + f'<h2 id="trace">Trace</h2>{waterfall(record)}'
         + (f"<h2>Child executions</h2>{children_links}" if children_links else "")
         + f"<h2>States</h2>{_state_rows(path.states)}"
         + f"<h2>Execution input</h2><pre>{escape(pretty(execution_input))}</pre>"

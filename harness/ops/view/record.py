@@ -5,6 +5,7 @@ execution can still be viewed after moto is gone."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from harness.ops.execution import read_execution
 from harness.ops.view.machine import Machine
+from harness.ops.view.trace import trace_root
 
 _DATES = ("startDate", "stopDate", "timestamp")
 # A Distributed Map may run 10,000 children: the histories of the first ones only (one call or more each).
@@ -38,6 +40,13 @@ class ExecutionRecord:
     history: list[dict[str, Any]]
     definition: str
     children: list[ChildExecution] = field(default_factory=list)
+    # The execution's X-Ray trace: its segments put together (harness.ops.view.trace), with subsegments.
+    segments: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def trace_id(self) -> str:
+        """The execution's X-Ray trace (DescribeExecution's traceHeader, when tracing is enabled)."""
+        return trace_root(self.described.get("traceHeader"))
 
     @property
     def arn(self) -> str:
@@ -63,6 +72,7 @@ class ExecutionRecord:
                 }
                 for c in self.children
             ],
+            "segments": self.segments,
         }
 
     @classmethod
@@ -79,6 +89,7 @@ class ExecutionRecord:
             history=[_load(event) for event in data["history"]],
             definition=data["definition"],
             children=children,
+            segments=list(data.get("segments", [])),
         )
 
 
@@ -101,8 +112,10 @@ def fetch(
     history: list[dict[str, Any]] | None = None,
     s3: Any = None,
     definition: str | None = None,
+    segments: Callable[[str], list[dict[str, Any]]] | None = None,
 ) -> ExecutionRecord:
-    """The execution from Step Functions (local moto or AWS); `history` when the caller already read it."""
+    """The execution from Step Functions (local moto or AWS); `history` when the caller already read it;
+    `segments` reads a trace's segments (the target's own: local capture or X-Ray)."""
     described = {
         k: v for k, v in sfn.describe_execution(executionArn=execution_arn).items() if k != "ResponseMetadata"
     }
@@ -112,6 +125,8 @@ def fetch(
         definition = str(sfn.describe_state_machine_for_execution(executionArn=execution_arn)["definition"])
     record = ExecutionRecord(described, history, definition)
     record.children = _children(sfn, s3, record)
+    if segments is not None and record.trace_id:
+        record.segments = segments(record.trace_id)
     return record
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -263,3 +264,13 @@ def test_cli_demo_captures_the_local_workflow_and_reports_on_it(
     assert summary["source"] == "s3://scones-local-images/data_capture/"
     assert sum(summary["labels"].values()) == 3
     assert (tmp_path / "report" / "report.html").is_file()
+    # and each image it lists links to the page of the execution that sent it (the impostor sent none)
+    report = (tmp_path / "report" / "report.html").read_text()
+    links = re.findall(r'class="execution"><a href="([^"]+)"', report)
+    assert len(links) == 3
+    keys = set()
+    for link in links:
+        page = (tmp_path / "report" / link).resolve()
+        assert page.is_file(), link
+        keys.update(re.findall(r"<figcaption class=muted>test/([^<]+)</figcaption>", page.read_text()))
+    assert keys == {sample.name for sample in samples[:3]}

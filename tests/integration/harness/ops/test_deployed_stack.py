@@ -8,6 +8,7 @@ the upload and the polling go through the deployed-stack code path (harness/ops/
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -248,3 +249,27 @@ def test_a_rule_that_starts_nothing_is_one_clear_error(deployed: LocalWorkflow) 
     # When an image is run / Then the error names the key and where its event went
     with pytest.raises(DeployedStackError, match="UploadEventsDeadLetterQueue"):
         stack.run(stack.upload(png_bytes(), "scones-run/a.png"))
+
+
+def test_monitor_with_stack_links_each_image_to_its_execution_in_the_console(
+    deployed: LocalWorkflow, tmp_path: Path
+) -> None:
+    # Given two executions in the deployed stack, of two different images, whose inferences were captured
+    stack = DeployedStack(STACK)
+    images = {name: png_bytes(color=colour) for name, colour in (("red", (200, 0, 0)), ("blue", (0, 0, 200)))}
+    executions = {
+        name: stack.run(stack.upload(data, f"scones-run/m/{name}.png")) for name, data in images.items()
+    }
+    assert deployed.capture is not None
+    deployed.capture.flush()
+    # When `scones monitor --stack` writes its report
+    code, _ = invoke(monitor_command, "--stack", STACK, "--json", "--out", str(tmp_path / "report"))
+    # Then each image links to the Step Functions console page of its own execution
+    assert code == 0
+    report = (tmp_path / "report" / "report.html").read_text()
+    links = re.findall(r'class="execution"><a href="([^"]+)"', report)
+    assert sorted(links) == sorted(
+        f"https://{REGION}.console.aws.amazon.com/states/home?region={REGION}"
+        f"#/v2/executions/details/{result.execution_arn}"
+        for result in executions.values()
+    )

@@ -36,7 +36,8 @@ def viewed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Viewe
     root = tmp_path_factory.mktemp("view")
     model = StubModel(list(CONFIDENT))
     bicycle = (SAMPLES_DIR / "bicycle" / "bicycle_s_000051.png").read_bytes()
-    with LocalWorkflow(model=model, log_dir=root / "logs") as workflow:
+    # Traced, as `scones run`, `demo` and `batch` are: each page has its execution's waterfall.
+    with LocalWorkflow(model=model, log_dir=root / "logs", tracing=True) as workflow:
         assert workflow.endpoint is not None
         results: dict[str, ExecutionResult] = {}
         results["demo"] = workflow.run(workflow.upload(bicycle, "test/demo.png"))

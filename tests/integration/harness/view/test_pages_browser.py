@@ -3,6 +3,7 @@ execution gave it, the page loads nothing from outside, and the console stays cl
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,53 @@ def test_the_batch_page_links_each_child_execution(browser: DevTools, viewed: di
         assert errors == []
         assert child["states"]
         assert set(child["states"].values()) == {f"node state {NOT_RECORDED}"}
+
+
+def lambda_tasks(history: list[dict[str, Any]]) -> list[str]:
+    """The function of every Lambda Task attempt in a history (TaskScheduled of resource type lambda)."""
+    functions = []
+    for event in history:
+        details = event.get("taskScheduledEventDetails") or {}
+        if event["type"] == "TaskScheduled" and details.get("resourceType") == "lambda":
+            functions.append(json.loads(details["parameters"])["FunctionName"].rsplit(":", 1)[-1])
+    return functions
+
+
+FAULTED = {
+    "demo": [],
+    "low-confidence": ["FilterInferencesFunction"],
+    "retried": ["ClassifyImageFunction", "ClassifyImageFunction"],
+}
+
+
+@pytest.mark.parametrize("scenario", list(FAULTED))
+def test_the_waterfall_draws_a_bar_for_every_function_invoked(
+    browser: DevTools, viewed: dict[str, Viewed], scenario: str
+) -> None:
+    # Given the page of an execution run with X-Ray active, as `scones demo` runs them
+    invoked = lambda_tasks(viewed[scenario].history)
+    assert invoked
+    # When Chromium opens it
+    browser.events.clear()
+    url = viewed[scenario].page.resolve().as_uri()
+    browser.send("Page.navigate", {"url": url})
+    browser.wait_for("Page.loadEventFired")
+    bars = browser.evaluate(
+        "Array.from(document.querySelectorAll('table.waterfall tr.span-row'), row => {"
+        " const bar = row.querySelector('.axis .span').getBoundingClientRect();"
+        " const axis = row.querySelector('.axis').getBoundingClientRect();"
+        " return {kind: row.dataset.kind, origin: row.dataset.origin, name: row.dataset.name,"
+        " outcome: row.dataset.outcome, width: bar.width, inside: bar.left >= axis.left - 0.5"
+        " && bar.right <= axis.right + 0.5}; })"
+    )
+    # Then each function invocation is one visible bar on the trace's time axis, in the order invoked
+    functions = [bar for bar in bars if bar["origin"] == "AWS::Lambda::Function"]
+    assert [bar["name"] for bar in functions] == invoked
+    assert all(bar["width"] > 0 and bar["inside"] for bar in bars)
+    # with its subsegments under it: the handler, and the S3 and SageMaker calls
+    names = {bar["name"] for bar in bars if bar["kind"] == "subsegment"}
+    assert {"## lambda_handler", "s3", "runtime.sagemaker"} <= names
+    # and each failed invocation is drawn as a fault: the low-confidence filter, the two throttled attempts
+    failed = [bar["name"] for bar in functions if bar["outcome"] == "fault"]
+    assert failed == FAULTED[scenario]
+    assert problems(browser.events, url) == []

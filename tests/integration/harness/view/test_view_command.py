@@ -3,10 +3,12 @@ moto, as the other --stack tests do), and a clear message when Graphviz is missi
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 from click.testing import CliRunner
 
@@ -14,6 +16,7 @@ from harness.cli.run import run
 from harness.cli.view import view_command
 from harness.local.workflow import LocalWorkflow
 from harness.ops.deployed import DeployedStack
+from harness.ops.view.trace import trace_root
 from harness.samples import SAMPLES_DIR
 from tests.helpers import StubModel
 from tests.integration.harness.ops.test_deployed_stack import STACK, create_stack
@@ -81,3 +84,39 @@ def test_view_says_how_to_install_graphviz_when_dot_is_missing(
     outcome = CliRunner().invoke(view_command, ["--last", "--records", str(tmp_path)])
     assert outcome.exit_code == 1
     assert "apt-get install graphviz" in outcome.output
+
+
+def test_view_with_stack_draws_the_trace_x_ray_returns_for_the_execution(tmp_path: Path) -> None:
+    # Given a stack in moto whose functions run with X-Ray active, and two executions in it
+    with LocalWorkflow(model=StubModel([0.97, 0.03]), log_dir=tmp_path / "logs", tracing=True) as workflow:
+        assert workflow.traces is not None
+        create_stack(workflow)
+        stack = DeployedStack(STACK)
+        first, second = (
+            stack.run(stack.upload(BICYCLE.read_bytes(), f"scones-run/view/{n}.png")) for n in (1, 2)
+        )
+        # and what their functions sent reaches X-Ray as the daemon sends it (PutTraceSegments, one JSON
+        # document per segment or streamed subsegment)
+        sent = [d.document for d in [*workflow.traces.function_segments, *workflow.traces.documents]]
+        xray = boto3.client("xray")
+        answer = xray.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in sent])
+        assert answer["UnprocessedTraceSegments"] == []
+        # When `scones view NAME --stack` writes the first one's page
+        name = first.execution_arn.rsplit(":", 1)[-1]
+        outcome = CliRunner().invoke(view_command, [name, "--stack", STACK, "--out", str(tmp_path / "pages")])
+        assert outcome.exit_code == 0, outcome.output
+        header = stack.sfn.describe_execution(executionArn=first.execution_arn)["traceHeader"]
+        other = stack.sfn.describe_execution(executionArn=second.execution_arn)["traceHeader"]
+    # Then its waterfall is the trace named by its DescribeExecution traceHeader, read with BatchGetTraces:
+    # one bar per function it invoked, each with the handler and its AWS calls under it
+    page = (tmp_path / "pages" / name / f"{name}.html").read_text()
+    assert trace_root(header) in page and trace_root(other) not in page
+    functions = re.findall(r'data-origin="AWS::Lambda::Function" data-name="(\w+)"', page)
+    assert functions == [
+        "SerializeImageDataFunction",
+        "ClassifyImageFunction",
+        "FilterInferencesFunction",
+    ]
+    assert page.count('data-name="## lambda_handler"') == 3
+    assert 'data-name="runtime.sagemaker"' in page and "s3 GetObject" in page
+    assert "<b>label</b>=bicycle" in page
