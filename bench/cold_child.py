@@ -92,6 +92,10 @@ def main() -> None:
 
     for client in _clients(module):
         client.meta.events.register("before-call.*.*", _answer(object_bytes))
+    if "boto3" in sys.modules:  # clients made lazily in the invocation (the delivery ledger's) come from here
+        import boto3
+
+        boto3._get_default_session().events.register("before-call.*.*", _answer(object_bytes))
     module.lambda_handler(event, _LambdaContext())
     invoked = time.perf_counter()
 

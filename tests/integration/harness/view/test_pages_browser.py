@@ -34,6 +34,7 @@ EXPECTED: dict[str, tuple[str, dict[str, str]]] = {
             "FilterInferences": CAUGHT,
             "KeepForReview": SUCCEEDED,
             "PublishReviewRequest": SUCCEEDED,
+            "CountLowConfidenceExecution": SUCCEEDED,
             "ThresholdConfidenceNotMet": FAILED,
         },
     ),
