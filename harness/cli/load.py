@@ -54,6 +54,8 @@ def render_accounting(accounting: Accounting) -> Table:
     table.add_row("started", str(accounting.started))
     table.add_row("finished (by outcome: above)", str(accounting.finished))
     table.add_row("faults injected", str(sum(accounting.faults.values())))
+    if accounting.faults_not_reached:
+        table.add_row("  not reached (the image failed before)", str(accounting.faults_not_reached))
     retried = f"{accounting.retried_executions} / {accounting.total_retries}"
     table.add_row("retried executions / retries", retried)
     for state, count in sorted(accounting.retries.items()):

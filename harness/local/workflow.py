@@ -315,14 +315,20 @@ class LocalWorkflow(StartsExecutions):
         return str(self.sqs.get_queue_url(QueueName=queue)["QueueUrl"])
 
     def messages(self, queue_url: str, *, delete: bool = True) -> list[dict[str, Any]]:
-        """Every message waiting in the queue, as JSON; left in it (invisible for its visibility
-        timeout) unless `delete`."""
+        """Every message waiting in the queue, as JSON; taken off it, or with `delete=False` left
+        waiting in it (visible again once all are read)."""
         bodies: list[dict[str, Any]] = []
+        handles: list[str] = []
         while batch := self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
             bodies.extend(json.loads(message["Body"]) for message in batch)
+            handles.extend(message["ReceiptHandle"] for message in batch)
+        for handle in handles:
             if delete:
-                for message in batch:
-                    self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=handle)
+            else:
+                self.sqs.change_message_visibility(
+                    QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0
+                )
         return bodies
 
     def segments(self, trace_id: str) -> list[dict[str, Any]]:

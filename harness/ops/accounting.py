@@ -42,6 +42,8 @@ class Accounting:
     announced: int = 0  # messages on the topic about the executions started
     in_review: int = 0  # messages in the review queue about the executions started
     faults: Counter[str] = field(default_factory=Counter)  # injected, by fault name
+    # Armed for an image that ended before the faulted state (an invalid image never reaches the endpoint).
+    faults_not_reached: int = 0
     unaccounted: list[str] = field(default_factory=list)
     not_as_catalogued: list[str] = field(default_factory=list)
 
@@ -65,6 +67,7 @@ class Accounting:
             "in_review": self.in_review,
             "faults_injected": sum(self.faults.values()),
             "faults": dict(sorted(self.faults.items())),
+            "faults_not_reached": self.faults_not_reached,
             "unaccounted": self.unaccounted,
             "not_as_catalogued": self.not_as_catalogued,
         }
@@ -152,7 +155,9 @@ def account(
             report.faults[expectation.fault] += 1
             ended = result.status if result.status == "SUCCEEDED" else str(result.error)
             attempts = result.attempts(expectation.state)
-            if ended not in expectation.outcomes or attempts != expectation.attempts:
+            if attempts == 0 and result.status != "SUCCEEDED":
+                report.faults_not_reached += 1
+            elif ended not in expectation.outcomes or attempts != expectation.attempts:
                 report.not_as_catalogued.append(
                     f"{name}: {expectation.fault}: {ended} after {attempts} attempts of {expectation.state}, "
                     f"catalogued {' or '.join(sorted(expectation.outcomes))} after {expectation.attempts}"

@@ -105,7 +105,7 @@ def run_load(
     keys: Sequence[str],
     *,
     rate: float,
-    duration: float,
+    duration: float | None = None,
     target_name: str = "local",
     region: str | None = None,
     max_start_rate: float | None = None,
@@ -123,6 +123,8 @@ def run_load(
         if count <= 0:
             raise LoadRateError("count must be positive")
         duration = count / rate if rate > 0 else 0.0
+    if duration is None:
+        raise ValueError("give a duration or a count")
     if rate <= 0 or duration <= 0:
         raise LoadRateError("rate and duration must be positive")
     check_rate(
