@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 from collections import deque
@@ -19,6 +20,10 @@ from harness.local.template import ACCOUNT_ID, REGION
 from harness.local.tracing import CapturingEmitter
 
 _PARAMS_KEY = "scones_harness_params"
+# The S3 key of the image the running function works on (its event's s3_key): the function's own
+# thread copies the caller's context, so the endpoint call it makes sees it, and per-image faults can
+# find their image among interleaved executions.
+_IMAGE_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("scones_image_key", default=None)
 
 
 class _EmptyRaw:
@@ -48,13 +53,16 @@ class AwsHooks:
         self.lambda_observers: list[Callable[[str, Any, bytes, str | None], None]] = []
         # With X-Ray active: where each invocation's function segment goes (Lambda records it on AWS).
         self.traces: CapturingEmitter | None = None
-        self._lambda_faults: dict[str, deque[tuple[int, str]]] = {}
+        # By (function name, S3 key or None for any image).
+        self._lambda_faults: dict[tuple[str, str | None], deque[tuple[int, str]]] = {}
 
-    def inject_lambda_fault(self, function_name: str, code: str, status: int = 500, times: int = 1) -> None:
+    def inject_lambda_fault(
+        self, function_name: str, code: str, status: int = 500, times: int = 1, *, key: str | None = None
+    ) -> None:
         """The next `times` invokes of a function fail in the Lambda service itself (never reaching the
         handler), e.g. ServiceException (500) or TooManyRequestsException (429): Step Functions names
-        them Lambda.<code>."""
-        self._lambda_faults.setdefault(function_name, deque()).extend([(status, code)] * times)
+        them Lambda.<code>. With `key`, only invokes whose event is about that S3 object."""
+        self._lambda_faults.setdefault((function_name, key), deque()).extend([(status, code)] * times)
 
     def register(self, events: BaseEventHooks) -> None:
         for service, operation, handler in (
@@ -76,17 +84,25 @@ class AwsHooks:
             return _error(
                 404, "ResourceNotFoundException", f"Function not found: {params.get('FunctionName')}"
             )
-        faults = self._lambda_faults.get(function.spec.function_name)
-        if faults:
-            status, code = faults.popleft()
-            return _error(status, code, f"injected {code}")
         raw = params.get("Payload", b"{}")
         event = json.loads(raw.read() if hasattr(raw, "read") else raw or b"{}")
+        key = event.get("s3_key") if isinstance(event, dict) else None
+        key = key if isinstance(key, str) else None
+        for faults in (
+            self._lambda_faults.get((function.spec.function_name, key)) if key is not None else None,
+            self._lambda_faults.get((function.spec.function_name, None)),
+        ):
+            if faults:
+                status, code = faults.popleft()
+                return _error(status, code, f"injected {code}")
+        token = _IMAGE_KEY.set(key)
         try:
             # The execution's trace header, as Step Functions sends it with the Invoke request.
             result = function.invoke(event, trace_header=current_trace_header())
         except PayloadTooLargeError as exc:
             return _error(413, "RequestEntityTooLargeException", str(exc))
+        finally:
+            _IMAGE_KEY.reset(token)
         if self.traces is not None:
             self.traces.function_segment(
                 function.spec.function_name,
@@ -117,7 +133,9 @@ class AwsHooks:
         data = body.read() if hasattr(body, "read") else body
         data = data.encode() if isinstance(data, str) else bytes(data)
         try:
-            answer = endpoint.invoke(data, str(params.get("ContentType", "application/x-image")))
+            answer = endpoint.invoke(
+                data, str(params.get("ContentType", "application/x-image")), key=_IMAGE_KEY.get()
+            )
         except EndpointErrorResponse as exc:
             parsed_error: dict[str, Any] = {"Error": {"Code": exc.code, "Message": exc.message}}
             if exc.code == "ModelError":

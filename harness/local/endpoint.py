@@ -129,20 +129,25 @@ class LocalEndpoint:
         # Called after each successful invocation only, e.g. harness.local.capture.DataCaptureWriter.
         self.capture: CaptureHook | None = None
         self._faults: deque[EndpointFault] = deque()
+        # Faults for one image only (by S3 key): under load, calls for many images interleave.
+        self._faults_by_key: dict[str, deque[EndpointFault]] = {}
         self._lock = threading.Lock()
 
-    def inject(self, fault: EndpointFault | str, times: int = 1) -> None:
-        """The next `times` calls fail with `fault` (a name from FAULTS or an EndpointFault)."""
+    def inject(self, fault: EndpointFault | str, times: int = 1, *, key: str | None = None) -> None:
+        """The next `times` calls fail with `fault` (a name from FAULTS or an EndpointFault); with `key`,
+        the next `times` calls made while classifying that S3 object."""
         resolved = FAULTS[fault] if isinstance(fault, str) else fault
         with self._lock:
-            self._faults.extend([resolved] * times)
+            queue = self._faults if key is None else self._faults_by_key.setdefault(key, deque())
+            queue.extend([resolved] * times)
 
-    def invoke(self, body: bytes, content_type: str) -> bytes:
+    def invoke(self, body: bytes, content_type: str, key: str | None = None) -> bytes:
+        """Answer one InvokeEndpoint; `key` is the S3 object the calling function is classifying."""
         started = time.perf_counter()
         error: str | None = None
         response: bytes | None = None
         try:
-            response = self._answer(body, content_type)
+            response = self._answer(body, content_type, key)
             if self.capture is not None:
                 self.capture(body, content_type, response, RESPONSE_CONTENT_TYPE)
             return response
@@ -154,9 +159,10 @@ class LocalEndpoint:
                 EndpointCall(content_type, len(body), response, error, time.perf_counter() - started)
             )
 
-    def _answer(self, body: bytes, content_type: str) -> bytes:
+    def _answer(self, body: bytes, content_type: str, key: str | None) -> bytes:
         with self._lock:
-            fault = self._faults.popleft() if self._faults else None
+            for_image = self._faults_by_key.get(key) if key is not None else None
+            fault = for_image.popleft() if for_image else self._faults.popleft() if self._faults else None
         if fault is not None:
             if fault.delay_seconds > self.invocation_timeout_seconds:
                 time.sleep(self.invocation_timeout_seconds)

@@ -298,6 +298,39 @@ class LocalWorkflow(StartsExecutions):
         # What EventBridge would receive from Step Functions: the template's rules act on it.
         self.events.put_event(execution_status_change(described))
 
+    def subscribe_to_topic(self, topic: str = "NotificationTopic", queue: str = "scones-inbox") -> str:
+        """A queue subscribed to one of the template's topics (raw delivery: each message is what the
+        rule published), standing in for the operator's inbox; returns its URL."""
+        url = self.sqs.create_queue(QueueName=queue)["QueueUrl"]
+        attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        arn = attributes["Attributes"]["QueueArn"]
+        topic_arn = self.sns.create_topic(Name=topic)["TopicArn"]  # the template's topic, by its name
+        self.sns.subscribe(
+            TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
+        )
+        return str(url)
+
+    def queue_url(self, queue: str) -> str:
+        """A queue of the template (e.g. ReviewQueue), by logical id."""
+        return str(self.sqs.get_queue_url(QueueName=queue)["QueueUrl"])
+
+    def messages(self, queue_url: str, *, delete: bool = True) -> list[dict[str, Any]]:
+        """Every message waiting in the queue, as JSON; taken off it, or with `delete=False` left
+        waiting in it (visible again once all are read)."""
+        bodies: list[dict[str, Any]] = []
+        handles: list[str] = []
+        while batch := self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+            bodies.extend(json.loads(message["Body"]) for message in batch)
+            handles.extend(message["ReceiptHandle"] for message in batch)
+        for handle in handles:
+            if delete:
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=handle)
+            else:
+                self.sqs.change_message_visibility(
+                    QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0
+                )
+        return bodies
+
     def segments(self, trace_id: str) -> list[dict[str, Any]]:
         """The trace's segments as X-Ray would put them together (none without `tracing`)."""
         return assemble(self.traces.trace(trace_id)) if self.traces is not None and trace_id else []

@@ -24,7 +24,7 @@ import numpy as np
 from botocore.exceptions import ClientError
 
 from harness.errors import UnusableInputError
-from harness.ops.execution import TERMINAL_STATUSES, WorkflowTarget
+from harness.ops.execution import TERMINAL_STATUSES, ExecutionResult, WorkflowTarget, read_execution
 from harness.ops.quotas import RateLimit, polling_rate, start_rate_limits
 
 NOT_FINISHED = "NOT_FINISHED"
@@ -61,6 +61,7 @@ class LoadReport:
     start_seconds: float = 0.0  # first start to last start
     wall_seconds: float = 0.0  # first start to the last execution's end (or the drain timeout)
     describe_per_second: float = 0.0  # the polling budget used (within DescribeExecution's quota)
+    executions: dict[str, str] = field(default_factory=dict, repr=False)  # ARN -> S3 key, as started
 
     @property
     def achieved_rate(self) -> float:
@@ -104,7 +105,7 @@ def run_load(
     keys: Sequence[str],
     *,
     rate: float,
-    duration: float,
+    duration: float | None = None,
     target_name: str = "local",
     region: str | None = None,
     max_start_rate: float | None = None,
@@ -112,10 +113,18 @@ def run_load(
     describe_per_second: float | None = None,
     drain_timeout: float = 300.0,
     progress: LoadProgress | None = None,
+    count: int | None = None,
 ) -> LoadReport:
-    """Start executions on `keys` (round robin) at `rate` per second for `duration` seconds, wait for them."""
+    """Start executions on `keys` (round robin) at `rate` per second for `duration` seconds (or `count`
+    executions, whatever the duration), wait for them."""
     if not keys:
         raise ValueError("no images to send")
+    if count is not None:
+        if count <= 0:
+            raise LoadRateError("count must be positive")
+        duration = count / rate if rate > 0 else 0.0
+    if duration is None:
+        raise ValueError("give a duration or a count")
     if rate <= 0 or duration <= 0:
         raise LoadRateError("rate and duration must be positive")
     check_rate(
@@ -125,7 +134,7 @@ def run_load(
         ),
     )
     describe_per_second = polling_rate(region, describe_per_second)
-    planned = max(1, int(rate * duration))
+    planned = count if count is not None else max(1, int(rate * duration))
     report = LoadReport(
         target=target_name,
         rate=rate,
@@ -159,6 +168,7 @@ def run_load(
         with lock:
             pending[arn] = last
             report.started += 1
+            report.executions[arn] = key
         if progress is not None:
             progress(report.started, len(report.latencies), planned)
     report.start_seconds = last - first
@@ -166,6 +176,13 @@ def run_load(
     poller.join()
     report.wall_seconds = time.monotonic() - first
     return report
+
+
+def read_results(target: WorkflowTarget, execution_arns: Sequence[str]) -> list[ExecutionResult]:
+    """Each execution as DescribeExecution and its history tell it now (finished or not)."""
+    return [
+        read_execution(target.sfn, target.sfn.describe_execution(executionArn=arn)) for arn in execution_arns
+    ]
 
 
 def _poll(

@@ -119,3 +119,44 @@ def test_load_refuses_a_rate_above_a_quota_naming_it() -> None:
         load_command, ["--rate", "500", "--duration", "1", "--max-transition-rate", "10000"]
     )
     assert result.exit_code == 2 and "StartExecution quota's 150/s" in result.output
+
+
+def test_load_locally_with_faults_accounts_for_every_execution(tmp_path: Path) -> None:
+    from harness.cli.load import load_command
+
+    # Given half of 10 images (each its own copy) drawn a catalogued fault with seed 3
+    result = CliRunner().invoke(
+        load_command,
+        [
+            "--count",
+            "10",
+            "--rate",
+            "5",
+            "--faults",
+            "0.5",
+            "--seed",
+            "3",
+            "--json",
+            "--log-dir",
+            str(tmp_path),
+        ],
+        catch_exceptions=False,
+    )
+    # Then every execution is accounted for, and every fault that was reached ended as catalogued
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    accounting = report["accounting"]
+    assert report["planned"] == report["started"] == accounting["started"] == accounting["finished"] == 10
+    assert (accounting["faults_share"], accounting["seed"]) == (0.5, 3)
+    assert accounting["faults_injected"] > 0
+    assert accounting["unaccounted"] == [] and accounting["not_as_catalogued"] == []
+    failed = sum(n for outcome, n in report["outcomes"].items() if outcome.startswith("FAILED"))
+    assert accounting["announced"] == failed
+
+
+def test_load_refuses_faults_with_a_stack_before_calling_aws() -> None:
+    from harness.cli.load import load_command
+
+    result = CliRunner().invoke(load_command, ["--stack", "any-stack", "--faults", "0.2"])
+    assert result.exit_code == 2
+    assert "--faults: not with --stack" in result.output
