@@ -2,10 +2,13 @@
 
     python -m bench            # the figures in docs/BENCHMARKS.md (about 2 minutes on 2 cores)
     python -m bench --quick    # few repetitions, 20 images: proves the benchmark still runs (CI)
+    python -m bench --cold-only [--outside-lambda] [--repetitions N]   # the cold-start rows alone
 
-Rows: each handler's cold start next to a bare boto3 handler, warm handler latency, end-to-end latency
+Rows: each handler's cold start (import + first invocation, python -I -S on pip --target folders of the
+requirement files, bench.cold_env) next to a bare boto3 handler, warm handler latency, end-to-end latency
 through the real ASL on moto with the harness's share of it, batch throughput, the model on one core,
-and the unzipped package sizes from `sam build`. Medians over repetitions; p95 where there are enough.
+and the unzipped package sizes from `sam build` (or of the scratch folders without one). Medians over
+repetitions; p95 where there are enough.
 """
 
 from __future__ import annotations
