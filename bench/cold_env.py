@@ -92,7 +92,7 @@ def packages_folder(requirements: Path, interpreter: Interpreter) -> Path:
                     "install",
                     "--quiet",
                     "--disable-pip-version-check",
-                    "--no-compile",  # as sam build ships them: no .pyc (the warm-up run writes them)
+                    "--no-compile",  # the unmeasured warm-up round writes the bytecode caches
                     "--only-binary=:all:",
                     "--target",
                     str(target),
