@@ -176,8 +176,8 @@ def measure_cold_starts(stack: Stack, repetitions: int, lambda_like: bool = True
     with tempfile.TemporaryDirectory(prefix="scones-bench-") as folder:
         jobs, own_packages, layer_packages = cold_start_jobs(stack, Path(folder), interpreter, lambda_like)
         results = {name: ColdStart(name, [], [], []) for name in jobs}
-        # One unmeasured run each, always: it writes the bytecode caches (which a deployed function lacks:
-        # sam build ships no .pyc, see docs/BENCHMARKS.md) and warms the page cache.
+        # One unmeasured run each, always: it writes the bytecode caches (see docs/BENCHMARKS.md on
+        # bytecode on Lambda) and warms the page cache.
         for job in jobs.values():
             _run_child(interpreter, job)
         for _ in range(repetitions):
