@@ -1,22 +1,23 @@
 """One cold start in a fresh interpreter: import a handler module, then run its first invocation.
 
-    python bench/cold_child.py APP_PY EVENT_JSON HIDDEN_TOP_LEVEL_MODULES
+    python -I -S bench/cold_child.py APP_PY EVENT_JSON SYS_PATH
 
-Run by bench.cold_start as a script (not `-m`), so that nothing but the standard library is imported
-before the clock starts. The parent sets the function's environment. Top-level modules that the
-deployed function would not have (installed here but not shipped, e.g. the `requests` that moto brings
-into the venv, which X-Ray's patch_all would otherwise import) are hidden,
-so the import reflects the package set of the layer and the function. AWS calls of the first
-invocation are answered by a botocore before-call hook on the module's clients: no network, and the
-time measured is the function's own.
+Run by bench.cold_start as a script in isolated mode without `site` (`-I -S`): no site-packages, no
+user site, no PYTHON* variables, nothing but the standard library imported before the clock starts.
+SYS_PATH (os.pathsep-separated) goes in front of the standard library's entries, as Lambda orders it:
+the function's folder, its packages, the layer's code and the layer's packages, all installed from
+the requirement files (bench.cold_env), so the import sees the deployed package set and nothing else.
+The parent sets the function's environment. AWS calls of the first invocation are answered by a
+botocore before-call hook on the module's clients: no network, and the time measured is the
+function's own.
 """
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.util
 import io
 import json
+import os
 import sys
 import time
 import types
@@ -24,16 +25,6 @@ from pathlib import Path
 from typing import Any
 
 RESULT_PREFIX = "BENCH_COLD_RESULT "
-
-
-class _HideUnshippedPackages(importlib.abc.MetaPathFinder):
-    def __init__(self, hidden: set[str]) -> None:
-        self.hidden = hidden
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
-        if fullname.partition(".")[0] in self.hidden:
-            raise ModuleNotFoundError(f"No module named {fullname!r} (not shipped with the function)")
-        return None
 
 
 class _LambdaContext:
@@ -77,11 +68,10 @@ def _clients(module: types.ModuleType) -> list[Any]:
 
 
 def main() -> None:
-    app_path, event_path, hidden = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    app_path, event_path, search_path = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     event = json.loads(event_path.read_text())
     object_bytes = Path(event.pop("__object_file__")).read_bytes() if "__object_file__" in event else b""
-    sys.meta_path.insert(0, _HideUnshippedPackages(set(hidden.split(","))))
-    sys.path.insert(0, str(app_path.parent))  # Lambda puts the function's folder first
+    sys.path[:0] = search_path.split(os.pathsep)
 
     started, started_cpu = time.perf_counter(), time.process_time()
     spec = importlib.util.spec_from_file_location("app", app_path)

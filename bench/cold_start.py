@@ -6,20 +6,18 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
-from dataclasses import dataclass
-from importlib import metadata
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.requirements import Requirement
-
+from bench.cold_env import Interpreter, choose_interpreter, packages_folder
 from harness.local.template import PROJECT_ROOT, REGION, FunctionSpec, Stack
 
 CHILD = Path(__file__).with_name("cold_child.py")
 BARE_HANDLER = Path(__file__).with_name("bare_handler.py")
 BARE = "bare (boto3 + client)"
-LAYER_REQUIREMENTS = PROJECT_ROOT / "layers" / "common" / "requirements.txt"
+LAYER_CODE = PROJECT_ROOT / "layers" / "common"
+LAYER_REQUIREMENTS = LAYER_CODE / "requirements.txt"
 EVENTS = PROJECT_ROOT / "events"
 SAMPLE_IMAGE = PROJECT_ROOT / "harness" / "samples" / "bicycle" / "bicycle_s_000051.png"
 # As on Lambda with `Tracing: Active`: Powertools' Tracer is on (LAMBDA_TASK_ROOT set) and patches at
@@ -34,6 +32,9 @@ _LAMBDA_ENVIRONMENT = {
     "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
     "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
 }
+# What only Lambda sets: without them Powertools turns its Tracer off (no LAMBDA_TASK_ROOT) and the X-Ray
+# SDK, if it runs at all, has no daemon nor trace header. `--outside-lambda` drops them (the 0.3× gap).
+LAMBDA_ONLY = ("LAMBDA_TASK_ROOT", "AWS_XRAY_DAEMON_ADDRESS", "AWS_XRAY_CONTEXT_MISSING", "_X_AMZN_TRACE_ID")
 
 
 @dataclass
@@ -60,40 +61,7 @@ class ColdStart:
         return statistics.median(i + f for i, f in zip(self.import_ms, self.first_invoke_ms, strict=True))
 
 
-def deployed_top_level_modules(requirements: list[Path]) -> set[str]:
-    """Top-level module names of the pinned requirements and everything they pull in, as installed here."""
-    by_distribution: dict[str, set[str]] = {}
-    for module, distributions in metadata.packages_distributions().items():
-        for distribution in distributions:
-            by_distribution.setdefault(_canonical(distribution), set()).add(module)
-    pending = [
-        Requirement(line.split("#")[0].strip())
-        for path in requirements
-        for line in path.read_text().splitlines()
-        if line.split("#")[0].strip()
-    ]
-    seen: set[str] = set()
-    modules: set[str] = set()
-    while pending:
-        requirement = pending.pop()
-        key = f"{_canonical(requirement.name)}[{','.join(sorted(requirement.extras))}]"
-        if key in seen:
-            continue
-        seen.add(key)
-        modules |= by_distribution.get(_canonical(requirement.name), set())
-        for text in metadata.requires(requirement.name) or []:
-            dependency = Requirement(text)
-            extras = requirement.extras or {""}
-            if dependency.marker is None or any(dependency.marker.evaluate({"extra": e}) for e in extras):
-                pending.append(dependency)
-    return modules
-
-
-def _canonical(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
-
-
-def _child_environment(spec: FunctionSpec | None) -> dict[str, str]:
+def _child_environment(spec: FunctionSpec | None, lambda_like: bool) -> dict[str, str]:
     environment = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8", **_LAMBDA_ENVIRONMENT}
     if spec is not None:
         environment.update(
@@ -107,6 +75,9 @@ def _child_environment(spec: FunctionSpec | None) -> dict[str, str]:
         )
     else:
         environment.update({"AWS_LAMBDA_FUNCTION_NAME": "bare", "LAMBDA_TASK_ROOT": str(BARE_HANDLER.parent)})
+    if not lambda_like:
+        for name in LAMBDA_ONLY:
+            environment.pop(name, None)
     return environment
 
 
@@ -125,12 +96,33 @@ def _event_for(name: str, folder: Path) -> Path:
     return path
 
 
-def _run_child(
-    app: Path, event: Path, hidden: str, environment: dict[str, str]
-) -> tuple[float, float, float]:
+@dataclass(frozen=True)
+class ChildJob:
+    app: Path
+    event: Path
+    search_path: list[Path]  # in front of the standard library, in Lambda's order
+    environment: dict[str, str]
+
+
+@dataclass
+class ColdStartRun:
+    interpreter: Interpreter
+    results: list[ColdStart]
+    # Folder name -> (function's own packages, layer's packages): what the child imported from.
+    package_folders: dict[str, Path] = field(default_factory=dict)
+    layer_packages: Path | None = None
+
+
+def child_command(interpreter: Interpreter, job: ChildJob, *options: str) -> list[str]:
+    """-I: no user site, no PYTHON* variables, no script folder on sys.path; -S: no site-packages at all."""
+    search = os.pathsep.join(str(p) for p in job.search_path)
+    return [interpreter.executable, "-I", "-S", *options, str(CHILD), str(job.app), str(job.event), search]
+
+
+def _run_child(interpreter: Interpreter, job: ChildJob) -> tuple[float, float, float]:
     done = subprocess.run(
-        [sys.executable, str(CHILD), str(app), str(event), hidden],
-        env=environment,
+        child_command(interpreter, job),
+        env=job.environment,
         capture_output=True,
         text=True,
         check=False,
@@ -144,36 +136,54 @@ def _run_child(
                 float(result["import_cpu_ms"]),
                 float(result["first_invoke_ms"]),
             )
-    raise RuntimeError(f"cold start of {app} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    raise RuntimeError(f"cold start of {job.app} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
 
 
-def measure_cold_starts(stack: Stack, repetitions: int, warmup: bool = True) -> list[ColdStart]:
-    """Median-ready samples; handlers run interleaved so that a busy moment hurts all of them alike."""
+def cold_start_jobs(
+    stack: Stack, folder: Path, interpreter: Interpreter, lambda_like: bool = True
+) -> tuple[dict[str, ChildJob], dict[str, Path], Path]:
+    """One job per function (serialize, classify, filter first) and the bare handler, last."""
     specs = sorted(stack.functions.values(), key=lambda s: s.logical_id)
+    first = ("serialize_image_data", "classify_image", "filter_inferences")
     order = [s.code_dir.name for s in specs]
-    order = [n for n in ("serialize_image_data", "classify_image", "filter_inferences") if n in order] + [
-        n for n in order if n not in ("serialize_image_data", "classify_image", "filter_inferences")
-    ]
-    layer = deployed_top_level_modules([LAYER_REQUIREMENTS]) | {"scones_common"}  # the layer's own code
-    # Everything in the venv that is not the project's own code; what is not shipped gets hidden.
-    installed = set(metadata.packages_distributions()) - {"scones_common", "harness", "model", "bench"}
-    jobs: dict[str, tuple[Path, Path, str, dict[str, str]]] = {}
+    order = [n for n in first if n in order] + [n for n in order if n not in first]
+    layer_packages = packages_folder(LAYER_REQUIREMENTS, interpreter)
+    jobs: dict[str, ChildJob] = {}
+    own_packages: dict[str, Path] = {}
+    for name in order:
+        spec = stack.function_by_name(name)
+        app = spec.code_dir / f"{spec.handler.rpartition('.')[0]}.py"
+        own_packages[name] = packages_folder(spec.code_dir / "requirements.txt", interpreter)
+        jobs[name] = ChildJob(
+            app,
+            _event_for(name, folder),
+            [spec.code_dir, own_packages[name], LAYER_CODE, layer_packages],
+            _child_environment(spec, lambda_like),
+        )
+    # The bare handler's boto3 is the layer's pinned one (on Lambda it would be the runtime's).
+    jobs[BARE] = ChildJob(
+        BARE_HANDLER,
+        _event_for(BARE, folder),
+        [BARE_HANDLER.parent, layer_packages],
+        _child_environment(None, lambda_like),
+    )
+    return jobs, own_packages, layer_packages
+
+
+def measure_cold_starts(stack: Stack, repetitions: int, lambda_like: bool = True) -> ColdStartRun:
+    """Median-ready samples; handlers run interleaved so that a busy moment hurts all of them alike."""
+    interpreter = choose_interpreter()
     with tempfile.TemporaryDirectory(prefix="scones-bench-") as folder:
-        for name in order:
-            spec = stack.function_by_name(name)
-            app = spec.code_dir / f"{spec.handler.rpartition('.')[0]}.py"
-            shipped = layer | deployed_top_level_modules([spec.code_dir / "requirements.txt"])
-            hidden = ",".join(sorted(installed - shipped))
-            jobs[name] = (app, _event_for(name, Path(folder)), hidden, _child_environment(spec))
-        hidden = ",".join(sorted(installed - layer))
-        jobs[BARE] = (BARE_HANDLER, _event_for(BARE, Path(folder)), hidden, _child_environment(None))
+        jobs, own_packages, layer_packages = cold_start_jobs(stack, Path(folder), interpreter, lambda_like)
         results = {name: ColdStart(name, [], [], []) for name in jobs}
-        for job in jobs.values() if warmup else ():  # one unmeasured run each: bytecode and page caches
-            _run_child(*job)
+        # One unmeasured run each, always: it writes the bytecode caches (see docs/BENCHMARKS.md on
+        # bytecode on Lambda) and warms the page cache.
+        for job in jobs.values():
+            _run_child(interpreter, job)
         for _ in range(repetitions):
             for name, job in jobs.items():
-                imported, imported_cpu, invoked = _run_child(*job)
+                imported, imported_cpu, invoked = _run_child(interpreter, job)
                 results[name].import_ms.append(imported)
                 results[name].import_cpu_ms.append(imported_cpu)
                 results[name].first_invoke_ms.append(invoked)
-    return list(results.values())
+    return ColdStartRun(interpreter, list(results.values()), own_packages, layer_packages)

@@ -772,6 +772,17 @@ def test_layer_ships_what_the_shared_package_needs(project_root: Path) -> None:
     assert "[tracer]" in (project_root / "layers/common/requirements.txt").read_text(encoding="utf-8")
 
 
+def test_layer_pins_a_wrapt_that_imports_no_asyncio(project_root: Path) -> None:
+    # Given the layer's requirements (aws-xray-sdk requires wrapt with no bound)
+    lines = (project_root / "layers/common/requirements.txt").read_text(encoding="utf-8").splitlines()
+    pins = [line.split("#", 1)[0].strip() for line in lines]
+    # When wrapt's pin is read
+    wrapt = [pin for pin in pins if pin.lower().startswith("wrapt==")]
+    # Then it is a 1.x: wrapt 2 imports asyncio and more at import, ≈ 15 ms of every cold start
+    # (docs/BENCHMARKS.md), for the wrap_function_wrapper that X-Ray's botocore patch uses from both
+    assert wrapt and wrapt[0].split("==")[1].startswith("1."), f"layer pins {wrapt or 'no wrapt'}"
+
+
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
 def test_every_import_is_packaged(project_root: Path, logical_id: str) -> None:
     # Given a function's handler and the scones_common modules it imports
