@@ -9,13 +9,17 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.cold_env import Interpreter, choose_interpreter, packages_folder
+from harness.local.eventbridge import transform
 from harness.local.template import PROJECT_ROOT, REGION, FunctionSpec, Stack
 
 CHILD = Path(__file__).with_name("cold_child.py")
 BARE_HANDLER = Path(__file__).with_name("bare_handler.py")
 BARE = "bare (boto3 + client)"
+FLOOR_HANDLER = Path(__file__).with_name("floor_serialize.py")
+FLOOR = "floor of serialize_image_data"
 LAYER_CODE = PROJECT_ROOT / "layers" / "common"
 LAYER_REQUIREMENTS = LAYER_CODE / "requirements.txt"
 EVENTS = PROJECT_ROOT / "events"
@@ -81,10 +85,26 @@ def _child_environment(spec: FunctionSpec | None, lambda_like: bool) -> dict[str
     return environment
 
 
-def _event_for(name: str, folder: Path) -> Path:
-    if name in ("serialize_image_data", BARE):
-        event = json.loads((EVENTS / "serialize_image_data.json").read_text())
+def upload_rule_input(stack: Stack) -> dict[str, Any]:
+    """What the S3 upload rule (ImageUploadedRule) gives the state machine, and so serialize_image_data, for
+    events/s3_object_created.json: with the object's etag and version, so that the first invocation also
+    records the delivery (Powertools idempotency and a DynamoDB client), as every upload does."""
+    rule = stack.resolver.resolve(stack.resources["ImageUploadedRule"]["Properties"])
+    transformer = rule["Targets"][0]["InputTransformer"]
+    event = json.loads((EVENTS / "s3_object_created.json").read_text())
+    rendered: dict[str, Any] = json.loads(
+        transform(event, transformer["InputPathsMap"], transformer["InputTemplate"])
+    )
+    return rendered
+
+
+def _event_for(name: str, folder: Path, stack: Stack) -> Path:
+    if name == "serialize_image_data":
+        event = upload_rule_input(stack)
         event["__object_file__"] = str(SAMPLE_IMAGE)  # what the stubbed S3 answers
+    elif name == BARE:
+        event = json.loads((EVENTS / "serialize_image_data.json").read_text())
+        event["__object_file__"] = str(SAMPLE_IMAGE)
     else:
         event = json.loads((EVENTS / f"{name}.json").read_text())
     if name == "summarize_batch":  # every GetObject answers a manifest of a batch with no result files
@@ -156,14 +176,22 @@ def cold_start_jobs(
         own_packages[name] = packages_folder(spec.code_dir / "requirements.txt", interpreter)
         jobs[name] = ChildJob(
             app,
-            _event_for(name, folder),
+            _event_for(name, folder, stack),
             [spec.code_dir, own_packages[name], LAYER_CODE, layer_packages],
             _child_environment(spec, lambda_like),
         )
+    # serialize_image_data's work without its code, in its environment and package folders, on its event.
+    serialize = jobs["serialize_image_data"]
+    jobs[FLOOR] = ChildJob(
+        FLOOR_HANDLER,
+        serialize.event,
+        [FLOOR_HANDLER.parent, own_packages["serialize_image_data"], layer_packages],
+        serialize.environment,
+    )
     # The bare handler's boto3 is the layer's pinned one (on Lambda it would be the runtime's).
     jobs[BARE] = ChildJob(
         BARE_HANDLER,
-        _event_for(BARE, folder),
+        _event_for(BARE, folder, stack),
         [BARE_HANDLER.parent, layer_packages],
         _child_environment(None, lambda_like),
     )

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from bench.cold_env import tree_bytes
-from bench.cold_start import BARE, ColdStartRun, measure_cold_starts
+from bench.cold_start import BARE, FLOOR, ColdStartRun, measure_cold_starts
 from harness.local.lambda_runtime import InvocationResult, LocalFunction
 from harness.local.template import PROJECT_ROOT, Stack, read_stack
 from harness.local.workflow import LocalWorkflow
@@ -114,6 +114,7 @@ def ordered_functions(stack: Stack) -> list[str]:
 def add_cold_starts(table: Table, run: ColdStartRun, repetitions: int) -> None:
     by_name = {r.name: r for r in run.results}
     bare = by_name.pop(BARE)
+    floor = by_name.pop(FLOOR, None)
     table.add(
         "cold start: bare handler",
         f"import {bare.import_p50:.0f} ms + first invoke {bare.first_invoke_p50:.1f} ms",
@@ -130,6 +131,13 @@ def add_cold_starts(table: Table, run: ColdStartRun, repetitions: int) -> None:
             f"{result.import_p50 / bare.import_p50:.2f}× bare) "
             f"+ first invoke {result.first_invoke_p50:.1f} ms; "
             f"goal ≤ {COLD_START_GOAL}× of import + first invoke {verdict}",
+        )
+    if floor is not None:
+        table.add(
+            "cold start: floor of serialize_image_data",
+            f"{floor.total_p50:.0f} ms = {floor.total_p50 / bare.total_p50:.2f}× bare",
+            "its work for an upload with none of its code (bench/floor_serialize.py: S3 + DynamoDB clients, "
+            "Pillow decode, Powertools + X-Ray, no pydantic): no goal below this ratio can be met for it",
         )
 
 

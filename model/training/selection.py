@@ -1,0 +1,196 @@
+"""How good is *choosing* a candidate, on images the choice never saw (nested cross-validation).
+
+    python -m model.training.selection                  # the shipping rule: one or two networks
+    python -m model.training.selection --members 4      # what a larger search space would give
+
+The candidate table scores every candidate on the same 1,000 out-of-fold predictions, so the best row
+is optimistic: it won a contest on those images. This replays the whole choice five times. For each
+cross-validation fold k it picks a candidate by the shipping rule (model/README.md: within the latency
+budget, the highest accuracy; within 0.003 of it, the cheapest) from the out-of-fold predictions of the
+*other* four folds only, fits the temperature and the threshold there, and then scores fold k. Fold k's
+images influence neither the choice, nor T, nor the threshold, so the pooled figures estimate what the
+procedure, not one lucky candidate, does on unseen images of the same kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from model.training.calibration import choose_threshold, fit_temperature, softmax
+from model.training.candidates import load_result
+from model.training.recipes import RECIPES, Candidate, crossval_path
+
+# One network on one image, bare onnxruntime on one core (this project's 2-core Xeon, measured side by
+# side; model/README.md). The mirror image doubles it; decoding a 32x32 PNG adds about DECODE_MS.
+NETWORK_MS = {
+    ("lite0", 96): 1.5,
+    ("lite0", 128): 2.4,
+    ("lite0", 160): 3.8,
+    ("lite1", 128): 3.1,
+    ("lite2", 128): 3.6,
+}
+DECODE_MS = 0.6
+LATENCY_BUDGET_MS = 10.0
+# Within this much accuracy of the best, the shipping rule takes the cheaper candidate.
+CHEAPER_WITHIN = 0.003
+
+
+def latency_ms(candidate: Candidate) -> float:
+    """The estimated p50 per image of a candidate, including the decode."""
+    per_image = sum(NETWORK_MS[(RECIPES[m].backbone, RECIPES[m].resolution)] for m in candidate.members)
+    return DECODE_MS + per_image * (2 if candidate.mirror else 1)
+
+
+def _mode(candidate: Candidate) -> str:
+    return "mirror" if candidate.mirror else "plain"
+
+
+def candidate_space(recipes: Sequence[str], max_members: int, budget_ms: float) -> Iterator[Candidate]:
+    for size in range(1, max_members + 1):
+        for members in itertools.combinations(recipes, size):
+            for mirror in (False, True):
+                candidate = Candidate(members, mirror)
+                if latency_ms(candidate) <= budget_ms:
+                    yield candidate
+
+
+def choose(
+    candidates: Sequence[Candidate], logits: dict[Candidate, np.ndarray], labels: np.ndarray, mask: np.ndarray
+) -> Candidate:
+    """The shipping rule on the images in `mask`: the most accurate; within CHEAPER_WITHIN, the cheapest."""
+    accuracy = {c: float((logits[c][mask].argmax(1) == labels[mask]).mean()) for c in candidates}
+    best = max(accuracy.values())
+    close = [c for c in candidates if accuracy[c] >= best - CHEAPER_WITHIN - 1e-12]
+    return min(close, key=lambda c: (latency_ms(c), -accuracy[c], c.name))
+
+
+@dataclass(frozen=True)
+class HeldOutFold:
+    fold: int
+    chosen: str
+    temperature: float
+    threshold: float
+    images: int
+    correct: int
+    decided: int
+    errors_among_decided: int
+
+
+def nested_estimate(
+    candidates: Sequence[Candidate],
+    logits: dict[Candidate, np.ndarray],
+    labels: np.ndarray,
+    fold_of: np.ndarray,
+    max_error: float = 0.01,
+) -> list[HeldOutFold]:
+    """For each fold: choose, calibrate and set the threshold on the other folds, then score this one."""
+    held_out = []
+    for fold in sorted(set(fold_of.tolist())):
+        seen, unseen = fold_of != fold, fold_of == fold
+        chosen = choose(candidates, logits, labels, seen)
+        temperature = fit_temperature(logits[chosen][seen], labels[seen])
+        threshold = choose_threshold(
+            softmax(logits[chosen][seen], temperature), labels[seen], max_error
+        ).threshold
+        probabilities = softmax(logits[chosen][unseen], temperature)
+        right = probabilities.argmax(1) == labels[unseen]
+        decided = probabilities.max(1) >= threshold
+        held_out.append(
+            HeldOutFold(
+                fold=int(fold),
+                chosen=chosen.name,
+                temperature=round(temperature, 4),
+                threshold=round(float(threshold), 3),
+                images=int(unseen.sum()),
+                correct=int(right.sum()),
+                decided=int(decided.sum()),
+                errors_among_decided=int((decided & ~right).sum()),
+            )
+        )
+    return held_out
+
+
+def pooled(folds: Sequence[HeldOutFold]) -> dict[str, Any]:
+    images = sum(f.images for f in folds)
+    decided = sum(f.decided for f in folds)
+    errors = sum(f.errors_among_decided for f in folds)
+    return {
+        "accuracy": round(sum(f.correct for f in folds) / images, 4),
+        "share_decided": round(decided / images, 4),
+        "errors_among_decided": errors,
+        "decided": decided,
+        "error_rate_among_decided": round(errors / decided, 4) if decided else 0.0,
+    }
+
+
+def run(max_members: int, budget_ms: float) -> dict[str, Any]:
+    recipes = [name for name in RECIPES if crossval_path(name).is_file()]
+    results = {name: load_result(name) for name in recipes}
+    first = results[recipes[0]]
+    for name in recipes[1:]:
+        if results[name]["fold_of"] != first["fold_of"] or results[name]["names"] != first["names"]:
+            raise ValueError(f"{name} was cross-validated on other folds or images than {recipes[0]}")
+    candidates = list(candidate_space(recipes, max_members, budget_ms))
+    logits = {
+        c: np.mean(
+            [np.asarray(results[m]["oof_logits"]["mirror" if c.mirror else "plain"]) for m in c.members],
+            axis=0,
+        )
+        for c in candidates
+    }
+    labels, fold_of = np.asarray(first["labels"]), np.asarray(first["fold_of"])
+    folds = nested_estimate(candidates, logits, labels, fold_of)
+    on_all = choose(candidates, logits, labels, np.ones_like(labels, dtype=bool))
+    return {
+        "max_members": max_members,
+        "budget_ms": budget_ms,
+        "recipes": len(recipes),
+        "candidates": len(candidates),
+        "chosen_on_all_images": on_all.name,
+        "chosen_on_all_images_accuracy": round(float((logits[on_all].argmax(1) == labels).mean()), 4),
+        "held_out": pooled(folds),
+        "folds": [f.__dict__ for f in folds],
+    }
+
+
+def report(result: dict[str, Any]) -> str:
+    held = result["held_out"]
+    lines = [
+        f"{result['candidates']} candidates of up to {result['max_members']} networks "
+        f"from {result['recipes']} recipes, within {result['budget_ms']:g} ms",
+        f"chosen on all 1,000 out-of-fold images: {result['chosen_on_all_images']} "
+        f"({result['chosen_on_all_images_accuracy']:.3f}: the table's figure, optimistic)",
+        f"the rule replayed, each fold scored by a choice made without it: accuracy {held['accuracy']:.3f}, "
+        f"decided {held['share_decided']:.1%}, errors among decided {held['errors_among_decided']} of "
+        f"{held['decided']} ({held['error_rate_among_decided']:.2%})",
+    ]
+    for fold in result["folds"]:
+        lines.append(
+            f"  fold {fold['fold']}: {fold['chosen']}, T {fold['temperature']}, "
+            f"threshold {fold['threshold']}: "
+            f"{fold['correct']}/{fold['images']} right, {fold['decided']} decided, "
+            f"{fold['errors_among_decided']} wrong among them"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=2, help="largest number of networks averaged (2)")
+    parser.add_argument("--budget-ms", type=float, default=LATENCY_BUDGET_MS)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(args.members, args.budget_ms)
+    print(json.dumps(result, indent=1) if args.json else report(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
