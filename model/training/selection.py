@@ -2,6 +2,7 @@
 
     python -m model.training.selection                  # the shipping rule: one or two networks
     python -m model.training.selection --members 4      # what a larger search space would give
+    python -m model.training.selection --tradeoff lite0-128-e25+lite0-128-cutmix  # its thresholds
 
 The candidate table scores every candidate on the same 1,000 out-of-fold predictions, so the best row
 is optimistic: it won a contest on those images. This replays the whole choice five times. For each
@@ -40,6 +41,7 @@ DECODE_MS = 0.6
 LATENCY_BUDGET_MS = 10.0
 # Within this much accuracy of the best, the shipping rule takes the cheaper candidate.
 CHEAPER_WITHIN = 0.003
+TRADEOFF_THRESHOLDS = (0.9, 0.91, 0.92, 0.93, 0.94, 0.955, 0.97, 0.98)
 
 
 def latency_ms(candidate: Candidate) -> float:
@@ -160,6 +162,41 @@ def run(max_members: int, budget_ms: float) -> dict[str, Any]:
     }
 
 
+def threshold_tradeoff(
+    candidate: Candidate, thresholds: Sequence[float], max_error: float = 0.01
+) -> list[dict[str, Any]]:
+    """One candidate, no choice: for each fold, T fitted on the other folds, then what each threshold (and
+    the shipping rule's own, fitted there too) decides on this fold. Pooled over the folds."""
+    results = [load_result(m) for m in candidate.members]
+    logits = np.mean([np.asarray(r["oof_logits"][_mode(candidate)]) for r in results], axis=0)
+    labels, fold_of = np.asarray(results[0]["labels"]), np.asarray(results[0]["fold_of"])
+    rows: dict[str, list[int]] = {}
+    for fold in sorted(set(fold_of.tolist())):
+        seen, unseen = fold_of != fold, fold_of == fold
+        temperature = fit_temperature(logits[seen], labels[seen])
+        rule = choose_threshold(softmax(logits[seen], temperature), labels[seen], max_error).threshold
+        probabilities = softmax(logits[unseen], temperature)
+        right = probabilities.argmax(1) == labels[unseen]
+        for name, threshold in [
+            ("the shipping rule's, refitted", rule),
+            *((f"{t:.3f}", t) for t in thresholds),
+        ]:
+            decided = probabilities.max(1) >= threshold
+            counts = rows.setdefault(name, [0, 0])
+            counts[0] += int(decided.sum())
+            counts[1] += int((decided & ~right).sum())
+    return [
+        {
+            "threshold": name,
+            "share_decided": round(decided / len(labels), 4),
+            "errors_among_decided": errors,
+            "decided": decided,
+            "error_rate_among_decided": round(errors / decided, 4) if decided else 0.0,
+        }
+        for name, (decided, errors) in rows.items()
+    ]
+
+
 def report(result: dict[str, Any]) -> str:
     held = result["held_out"]
     lines = [
@@ -185,8 +222,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=2, help="largest number of networks averaged (2)")
     parser.add_argument("--budget-ms", type=float, default=LATENCY_BUDGET_MS)
+    parser.add_argument("--tradeoff", metavar="CANDIDATE", help="held-out decided/errors per threshold")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.tradeoff:
+        rows = threshold_tradeoff(Candidate.parse(args.tradeoff), TRADEOFF_THRESHOLDS)
+        print(
+            json.dumps(rows, indent=1)
+            if args.json
+            else "\n".join(
+                f"{r['threshold']}: decided {r['share_decided']:.1%}, errors among decided "
+                f"{r['errors_among_decided']} of {r['decided']} ({r['error_rate_among_decided']:.2%})"
+                for r in rows
+            )
+        )
+        return {"tradeoff": rows}
     result = run(args.members, args.budget_ms)
     print(json.dumps(result, indent=1) if args.json else report(result))
     return result

@@ -69,3 +69,12 @@ def test_on_the_committed_results_the_replayed_rule_is_no_better_than_the_table_
     result = selection.run(max_members=2, budget_ms=selection.LATENCY_BUDGET_MS)
     assert result["held_out"]["accuracy"] <= result["chosen_on_all_images_accuracy"]
     assert len(result["folds"]) == 5
+
+
+@pytest.mark.skipif(not crossval_path("lite0-128").is_file(), reason="no cross-validation results")
+def test_a_lower_threshold_decides_more_images_held_out() -> None:
+    rows = selection.threshold_tradeoff(Candidate(("lite0-128",), False), (0.9, 0.99))
+    by_threshold = {row["threshold"]: row for row in rows}
+    assert by_threshold["0.900"]["decided"] > by_threshold["0.990"]["decided"]
+    assert by_threshold["0.900"]["errors_among_decided"] >= by_threshold["0.990"]["errors_among_decided"]
+    assert len(rows) == 3  # the shipping rule's threshold, refitted fold by fold, comes first
