@@ -17,7 +17,6 @@ ALARMS = {
     "LowConfidenceRateAlarm": "low-confidence-rate",
     "EndpointErrorsAlarm": "endpoint-5xx-errors",
 }
-FUNCTIONS = ("SerializeImageDataFunction", "ClassifyImageFunction", "FilterInferencesFunction")
 FIVE_MINUTES = 300
 ONE_DAY = 24 * 3600
 PSEUDO = {
@@ -163,18 +162,21 @@ def test_dashboard_counts_images_per_label(
 def test_dashboard_shows_every_metric_the_workflow_functions_emit(
     all_metrics: list[Any], project_root: Path
 ) -> None:
-    # Given every EMF metric name in the three workflow functions' app.py
+    # Given every EMF metric name in every function's app.py, and the state machines' PutMetricData
     emitted = {
         name
-        for step in ("serialize_image_data", "classify_image", "filter_inferences")
-        for name in EMF_METRIC.findall(
-            (project_root / "functions" / step / "app.py").read_text(encoding="utf-8")
-        )
+        for app in sorted((project_root / "functions").glob("*/app.py"))
+        for name in EMF_METRIC.findall(app.read_text(encoding="utf-8"))
+    } | {
+        name
+        for asl in sorted((project_root / "statemachine").glob("*.asl.json"))
+        for name in re.findall(r'"MetricName": "(\w+)"', asl.read_text(encoding="utf-8"))
     }
     # When the dashboard's SconesUnlimited metrics are read
     shown = {metric for ns, metric, _, _ in all_metrics if ns == "SconesUnlimited"}
     # Then none is missing but ImageBytes, a size distribution rather than a health signal
     assert {"ImagesClassified", "InferenceLatency", "LowConfidenceImages", "ImagesAccepted"} <= emitted
+    assert {"DeliveriesReleased", "BatchImagesFailed", "LowConfidenceExecutions"} <= emitted
     assert emitted - {"ImageBytes"} <= shown
 
 
@@ -198,14 +200,19 @@ def test_dashboard_shows_the_endpoint(all_metrics: list[Any], template: dict[str
     } <= names
 
 
-def test_dashboard_shows_errors_throttles_and_duration_of_each_function(all_metrics: list[Any]) -> None:
-    # Given the Lambda metrics / When they are grouped per function
+def test_dashboard_shows_errors_throttles_and_duration_of_each_function(
+    template: dict[str, Any], all_metrics: list[Any]
+) -> None:
+    # Given every function of the template (a new one must bring its rows) and the Lambda metrics
+    functions = [lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"]
+    assert len(functions) == 5
+    # When they are grouped per function
     per_function: dict[str, set[str]] = {}
     for ns, metric, dims, _ in all_metrics:
         if ns == "AWS/Lambda":
             per_function.setdefault(dims["FunctionName"], set()).add(metric)
-    # Then each of the three functions has its errors, throttles and duration
-    assert per_function == {f"{lid}-ref": {"Errors", "Throttles", "Duration"} for lid in FUNCTIONS}
+    # Then each function has its errors, throttles and duration
+    assert per_function == {f"{lid}-ref": {"Errors", "Throttles", "Duration"} for lid in functions}
 
 
 def test_dashboard_lists_the_alarms(dashboard: dict[str, Any]) -> None:

@@ -18,7 +18,9 @@ class ImageAccessDeniedError(SconesError):
 
 
 class ImageTooLargeError(SconesError):
-    """The object is larger than the workflow accepts, in bytes or in pixels."""
+    """The S3 object has more bytes than MAX_IMAGE_BYTES; refused before it is downloaded. (An image over
+    MAX_IMAGE_PIXELS is found only when it is decoded, and is an InvalidImageError, like a decompression
+    bomb.)"""
 
 
 class InvalidImageError(SconesError):
