@@ -20,6 +20,8 @@ BARE_HANDLER = Path(__file__).with_name("bare_handler.py")
 BARE = "bare (boto3 + client)"
 FLOOR_HANDLER = Path(__file__).with_name("floor_serialize.py")
 FLOOR = "floor of serialize_image_data"
+# The workflow's functions in the order of the state machine; the others after them.
+FUNCTION_ORDER = ("serialize_image_data", "classify_image", "filter_inferences")
 LAYER_CODE = PROJECT_ROOT / "layers" / "common"
 LAYER_REQUIREMENTS = LAYER_CODE / "requirements.txt"
 EVENTS = PROJECT_ROOT / "events"
@@ -128,7 +130,7 @@ class ChildJob:
 class ColdStartRun:
     interpreter: Interpreter
     results: list[ColdStart]
-    # Folder name -> (function's own packages, layer's packages): what the child imported from.
+    # Function folder name -> its own pip --target packages; with layer_packages, what the child imported.
     package_folders: dict[str, Path] = field(default_factory=dict)
     layer_packages: Path | None = None
 
@@ -162,11 +164,10 @@ def _run_child(interpreter: Interpreter, job: ChildJob) -> tuple[float, float, f
 def cold_start_jobs(
     stack: Stack, folder: Path, interpreter: Interpreter, lambda_like: bool = True
 ) -> tuple[dict[str, ChildJob], dict[str, Path], Path]:
-    """One job per function (serialize, classify, filter first) and the bare handler, last."""
+    """One job per function (the workflow's three first), then serialize's floor and the bare handler."""
     specs = sorted(stack.functions.values(), key=lambda s: s.logical_id)
-    first = ("serialize_image_data", "classify_image", "filter_inferences")
     order = [s.code_dir.name for s in specs]
-    order = [n for n in first if n in order] + [n for n in order if n not in first]
+    order = [n for n in FUNCTION_ORDER if n in order] + [n for n in order if n not in FUNCTION_ORDER]
     layer_packages = packages_folder(LAYER_REQUIREMENTS, interpreter)
     jobs: dict[str, ChildJob] = {}
     own_packages: dict[str, Path] = {}

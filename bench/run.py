@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from bench.cold_env import tree_bytes
-from bench.cold_start import BARE, FLOOR, ColdStartRun, measure_cold_starts
+from bench.cold_start import BARE, FLOOR, FUNCTION_ORDER, LAYER_CODE, ColdStartRun, measure_cold_starts
 from harness.local.lambda_runtime import InvocationResult, LocalFunction
 from harness.local.template import PROJECT_ROOT, Stack, read_stack
 from harness.local.workflow import LocalWorkflow
@@ -51,7 +51,6 @@ from model.inference import (
     ImageClassifierModel,
 )
 
-FUNCTION_ORDER = ("serialize_image_data", "classify_image", "filter_inferences")
 COLD_START_GOAL = 1.25
 # Every top-class probability of a two-class model is at least 0.5: every execution succeeds, so the
 # throughput is that of the full path (all three functions), not of early failures.
@@ -331,7 +330,7 @@ def stale_files(source: Path, built: Path) -> list[str]:
 def add_scratch_package_sizes(table: Table, stack: Stack, cold: ColdStartRun) -> None:
     """Without a sam build: the folders the cold starts imported from (pip --target for this platform)."""
     assert cold.layer_packages is not None
-    layer_bytes = tree_bytes(cold.layer_packages) + tree_bytes(PROJECT_ROOT / "layers" / "common")
+    layer_bytes = tree_bytes(cold.layer_packages) + tree_bytes(LAYER_CODE)
     for name in ordered_functions(stack):
         own = tree_bytes(stack.function_by_name(name).code_dir) + tree_bytes(cold.package_folders[name])
         table.add(

@@ -15,7 +15,7 @@ from harness.cli.console import console
 from harness.cli.errors import one_line_errors
 from harness.cli.options import IMAGE_SUFFIXES, TargetOptions, fresh_prefix, json_option, target_options
 from harness.ops.accounting import Accounting
-from harness.ops.load import LoadReport, run_load
+from harness.ops.load import LoadReport, planned_starts, run_load
 from harness.samples import demo_samples
 
 
@@ -151,7 +151,7 @@ def load_command(
         )
     images = _images(images_dir)
     prefix = fresh_prefix("load")
-    planned = count if count is not None else max(1, int(rate * duration))
+    planned = planned_starts(rate, duration, count)
     accounting: Accounting | None = None
     with target.open(tracing=False) as workflow:  # no pages: no traces
         if faults:

@@ -23,6 +23,7 @@ from typing import Any
 
 from harness.local.process import local_process
 from harness.local.template import FunctionSpec
+from harness.ops.view.trace import new_trace_root, trace_root
 
 # AWS Lambda quotas the workflow can run into.
 MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # request and response of a synchronous invoke
@@ -401,8 +402,7 @@ def _trace_header(upstream: str | None = None) -> str:
     """An X-Ray trace header as Lambda sets it for a sampled invocation (Root, Parent, Sampled): the
     upstream header's root when there is one, a new root otherwise; Parent is the id of the invocation's
     own function segment, the one the X-Ray SDK's subsegments name as their parent."""
-    fields = dict(part.split("=", 1) for part in (upstream or "").split(";") if "=" in part)
-    root = fields.get("Root") or f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+    root = trace_root(upstream) or new_trace_root()
     return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=1"
 
 

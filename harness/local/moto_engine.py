@@ -13,11 +13,12 @@ import json
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import boto3
+
+from harness.ops.view.trace import new_trace_root
 
 Undo = Callable[[], None]
 
@@ -39,8 +40,8 @@ def current_trace_header() -> str | None:
 
 
 def new_trace_header() -> str:
-    """A sampled X-Ray trace header with a new root (`1-<epoch seconds, hex>-<96 random bits>`)."""
-    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=1"
+    """A sampled X-Ray trace header with a new root."""
+    return f"Root={new_trace_root()};Sampled=1"
 
 
 def trace_executions() -> Undo:

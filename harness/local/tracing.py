@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.ops.view.trace import trace_header_fields
+
 # One UDP datagram to the X-Ray daemon carries one document; 64 KiB bounds it.
 MAX_DOCUMENT_BYTES = 64 * 1024
 
@@ -75,7 +77,7 @@ class CapturingEmitter:
     ) -> None:
         """The invocation's segment as Lambda records it: the trace root and segment id from the header
         the function ran with; an unhandled error marks it as a fault with the error's type and message."""
-        fields = dict(part.split("=", 1) for part in trace_header.split(";") if "=" in part)
+        fields = trace_header_fields(trace_header)
         document: dict[str, Any] = {
             "id": fields.get("Parent", ""),
             "trace_id": fields.get("Root", ""),

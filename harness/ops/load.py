@@ -134,7 +134,7 @@ def run_load(
         ),
     )
     describe_per_second = polling_rate(region, describe_per_second)
-    planned = count if count is not None else max(1, int(rate * duration))
+    planned = planned_starts(rate, duration, count)
     report = LoadReport(
         target=target_name,
         rate=rate,
@@ -176,6 +176,11 @@ def run_load(
     poller.join()
     report.wall_seconds = time.monotonic() - first
     return report
+
+
+def planned_starts(rate: float, duration: float, count: int | None = None) -> int:
+    """How many executions a run starts: `count`, or `rate` per second for `duration` seconds (at least 1)."""
+    return count if count is not None else max(1, int(rate * duration))
 
 
 def read_results(target: WorkflowTarget, execution_arns: Sequence[str]) -> list[ExecutionResult]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,14 +36,31 @@ def load_result(recipe: str) -> dict[str, Any]:
     return result
 
 
-def summarise_candidate(candidate: Candidate, max_error: float = 0.01) -> dict[str, Any]:
-    results = [load_result(member) for member in candidate.members]
+def member_results(
+    candidate: Candidate, loaded: Mapping[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The members' cross-validations (from `loaded` when given, else read), checked to share folds."""
+    results = [loaded[m] if loaded is not None and m in loaded else load_result(m) for m in candidate.members]
     first = results[0]
     for other in results[1:]:
         if other["fold_of"] != first["fold_of"] or other["names"] != first["names"]:
             raise ValueError(f"{candidate.name}: members were cross-validated on different folds or images")
+    return results
+
+
+def averaged_logits(results: Sequence[dict[str, Any]], mirror: bool) -> np.ndarray:
+    """What the averaged candidate would have predicted for each image, out of fold."""
+    mode = "mirror" if mirror else "plain"
+    return np.asarray(np.mean([np.asarray(r["oof_logits"][mode]) for r in results], axis=0))
+
+
+def summarise_candidate(
+    candidate: Candidate, max_error: float = 0.01, loaded: Mapping[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    results = member_results(candidate, loaded)
+    first = results[0]
     mode = "mirror" if candidate.mirror else "plain"
-    logits = np.mean([np.asarray(r["oof_logits"][mode]) for r in results], axis=0)
+    logits = averaged_logits(results, candidate.mirror)
     check_logits: list[np.ndarray] = []
     if all(r.get("check_logits") for r in results):
         check_logits = [
@@ -110,7 +127,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    rows = [summarise_candidate(candidate) for candidate in every_candidate()]
+    candidates = every_candidate()
+    # Each recipe's file read once, not once per candidate it is a member of.
+    loaded = {name: load_result(name) for name in {m for c in candidates for m in c.members}}
+    rows = [summarise_candidate(candidate, loaded=loaded) for candidate in candidates]
     print(json.dumps(rows, indent=1) if args.json else table(rows))
     return rows
 

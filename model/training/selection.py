@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from model.training.calibration import choose_threshold, fit_temperature, softmax
-from model.training.candidates import load_result
+from model.training.candidates import averaged_logits, load_result, member_results
 from model.training.recipes import RECIPES, Candidate, crossval_path
 
 # One network on one image, bare onnxruntime on one core (this project's 2-core Xeon, measured side by
@@ -51,10 +51,6 @@ def latency_ms(candidate: Candidate) -> float:
     return DECODE_MS + per_image * (2 if candidate.mirror else 1)
 
 
-def _mode(candidate: Candidate) -> str:
-    return "mirror" if candidate.mirror else "plain"
-
-
 def candidate_space(recipes: Sequence[str], max_members: int, budget_ms: float) -> Iterator[Candidate]:
     for size in range(1, max_members + 1):
         for members in itertools.combinations(recipes, size):
@@ -72,6 +68,15 @@ def choose(
     best = max(accuracy.values())
     close = [c for c in candidates if accuracy[c] >= best - CHEAPER_WITHIN - 1e-12]
     return min(close, key=lambda c: (latency_ms(c), -accuracy[c], c.name))
+
+
+def calibrated_on(
+    logits: np.ndarray, labels: np.ndarray, seen: np.ndarray, unseen: np.ndarray, max_error: float
+) -> tuple[float, float, np.ndarray]:
+    """T and the shipping rule's threshold fitted on the `seen` images; the `unseen` ones' probabilities."""
+    temperature = fit_temperature(logits[seen], labels[seen])
+    threshold = choose_threshold(softmax(logits[seen], temperature), labels[seen], max_error).threshold
+    return temperature, float(threshold), softmax(logits[unseen], temperature)
 
 
 @dataclass(frozen=True)
@@ -98,11 +103,7 @@ def nested_estimate(
     for fold in sorted(set(fold_of.tolist())):
         seen, unseen = fold_of != fold, fold_of == fold
         chosen = choose(candidates, logits, labels, seen)
-        temperature = fit_temperature(logits[chosen][seen], labels[seen])
-        threshold = choose_threshold(
-            softmax(logits[chosen][seen], temperature), labels[seen], max_error
-        ).threshold
-        probabilities = softmax(logits[chosen][unseen], temperature)
+        temperature, threshold, probabilities = calibrated_on(logits[chosen], labels, seen, unseen, max_error)
         right = probabilities.argmax(1) == labels[unseen]
         decided = probabilities.max(1) >= threshold
         held_out.append(
@@ -136,18 +137,10 @@ def pooled(folds: Sequence[HeldOutFold]) -> dict[str, Any]:
 def run(max_members: int, budget_ms: float) -> dict[str, Any]:
     recipes = [name for name in RECIPES if crossval_path(name).is_file()]
     results = {name: load_result(name) for name in recipes}
-    first = results[recipes[0]]
-    for name in recipes[1:]:
-        if results[name]["fold_of"] != first["fold_of"] or results[name]["names"] != first["names"]:
-            raise ValueError(f"{name} was cross-validated on other folds or images than {recipes[0]}")
+    # Every candidate is scored on the same images and folds: check them all at once.
+    first = member_results(Candidate(tuple(recipes)), results)[0]
     candidates = list(candidate_space(recipes, max_members, budget_ms))
-    logits = {
-        c: np.mean(
-            [np.asarray(results[m]["oof_logits"]["mirror" if c.mirror else "plain"]) for m in c.members],
-            axis=0,
-        )
-        for c in candidates
-    }
+    logits = {c: averaged_logits(member_results(c, results), c.mirror) for c in candidates}
     labels, fold_of = np.asarray(first["labels"]), np.asarray(first["fold_of"])
     folds = nested_estimate(candidates, logits, labels, fold_of)
     on_all = choose(candidates, logits, labels, np.ones_like(labels, dtype=bool))
@@ -168,15 +161,13 @@ def threshold_tradeoff(
 ) -> list[dict[str, Any]]:
     """One candidate, no choice: for each fold, T fitted on the other folds, then what each threshold (and
     the shipping rule's own, fitted there too) decides on this fold. Pooled over the folds."""
-    results = [load_result(m) for m in candidate.members]
-    logits = np.mean([np.asarray(r["oof_logits"][_mode(candidate)]) for r in results], axis=0)
+    results = member_results(candidate)
+    logits = averaged_logits(results, candidate.mirror)
     labels, fold_of = np.asarray(results[0]["labels"]), np.asarray(results[0]["fold_of"])
     rows: dict[str, list[int]] = {}
     for fold in sorted(set(fold_of.tolist())):
         seen, unseen = fold_of != fold, fold_of == fold
-        temperature = fit_temperature(logits[seen], labels[seen])
-        rule = choose_threshold(softmax(logits[seen], temperature), labels[seen], max_error).threshold
-        probabilities = softmax(logits[unseen], temperature)
+        _, rule, probabilities = calibrated_on(logits, labels, seen, unseen, max_error)
         right = probabilities.argmax(1) == labels[unseen]
         for name, threshold in [
             ("the shipping rule's, refitted", rule),

@@ -5,19 +5,32 @@ from __future__ import annotations
 
 import copy
 import json
+import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 FUNCTION_ORIGIN = "AWS::Lambda::Function"
 
 
-def trace_root(header: str | None) -> str:
-    """`1-5f...-...` from an X-Ray trace header (`Root=1-...;Parent=...;Sampled=1`); "" without one."""
+def trace_header_fields(header: str | None) -> dict[str, str]:
+    """The fields of an X-Ray trace header (`Root=1-...;Parent=...;Sampled=1`); {} without one."""
+    fields = {}
     for part in (header or "").split(";"):
-        key, _, value = part.strip().partition("=")
-        if key == "Root":
-            return value
-    return ""
+        key, found, value = part.strip().partition("=")
+        if found:
+            fields[key] = value
+    return fields
+
+
+def trace_root(header: str | None) -> str:
+    """`1-5f...-...` from an X-Ray trace header; "" without one."""
+    return trace_header_fields(header).get("Root", "")
+
+
+def new_trace_root() -> str:
+    """A new X-Ray trace id: `1-<epoch seconds, hex>-<96 random bits, hex>`."""
+    return f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
 
 
 def assemble(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -83,12 +83,18 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Any:
         devtools.close()
 
 
-def open_page(browser: DevTools, page: Path) -> tuple[dict[str, Any], list[Any]]:
-    """What the page shows: its states (id -> class), image and child links; and what went wrong."""
+def navigate(browser: DevTools, page: Path) -> str:
+    """Load the page in Chromium, with the events of any earlier page forgotten; returns its URL."""
     browser.events.clear()
     url = page.resolve().as_uri()
     browser.send("Page.navigate", {"url": url})
     browser.wait_for("Page.loadEventFired")
+    return url
+
+
+def open_page(browser: DevTools, page: Path) -> tuple[dict[str, Any], list[Any]]:
+    """What the page shows: its states (id -> class), image and child links; and what went wrong."""
+    url = navigate(browser, page)
     shown = browser.evaluate(
         "({states: Object.fromEntries(Array.from(document.querySelectorAll('svg g.state'),"
         " g => [g.id, g.getAttribute('class')])),"
@@ -157,10 +163,7 @@ def test_the_waterfall_draws_a_bar_for_every_function_invoked(
     invoked = lambda_tasks(viewed[scenario].history)
     assert invoked
     # When Chromium opens it
-    browser.events.clear()
-    url = viewed[scenario].page.resolve().as_uri()
-    browser.send("Page.navigate", {"url": url})
-    browser.wait_for("Page.loadEventFired")
+    url = navigate(browser, viewed[scenario].page)
     bars = browser.evaluate(
         "Array.from(document.querySelectorAll('table.waterfall tr.span-row'), row => {"
         " const bar = row.querySelector('.axis .span').getBoundingClientRect();"
