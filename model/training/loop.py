@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -30,6 +31,7 @@ class Recipe:
     dropout: float = 0.2
     cutmix_probability: float = 0.0  # share of batches where a pasted box from another image mixes labels
     head_init: str = "random"  # or "imagenet": start from the pre-trained head's nearest classes
+    sam_rho: float = 0.0  # > 0: sharpness-aware minimisation with this radius (twice the compute)
     augmentation: Augmentation = field(default_factory=Augmentation)
 
 
@@ -81,20 +83,37 @@ def fit(
             inputs = augment(images[batch.numpy()], recipe.resolution, recipe.augmentation, generator, rng)
             inputs = (inputs * 2 - 1).contiguous(memory_format=torch.channels_last)
             targets = targets_all[batch]
+            mixed_targets, kept = targets, 1.0
             if rng.random() < recipe.cutmix_probability:
                 inputs, partner, kept = cutmix(inputs, rng)
-                outputs = network(inputs)
-                loss = kept * loss_fn(outputs, targets) + (1 - kept) * loss_fn(outputs, targets[partner])
-            else:
-                loss = loss_fn(network(inputs), targets)
+                mixed_targets = targets[partner]
+            batch_loss = functools.partial(mixed_loss, network, loss_fn, inputs, targets, mixed_targets, kept)
             optimiser.zero_grad(set_to_none=True)
+            loss = batch_loss()
             loss.backward()
+            if recipe.sam_rho > 0:
+                sharpness_aware_gradients(network, batch_loss, recipe.sam_rho)
             optimiser.step()
             schedule.step()
             total += loss.item() * len(batch)
         if progress is not None:
             progress(epoch, total / len(labels), time.perf_counter() - started)
     return network.eval()
+
+
+def mixed_loss(
+    network: nn.Module,
+    loss_fn: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    mixed_targets: torch.Tensor,
+    kept: float,
+) -> torch.Tensor:
+    """The loss of a batch whose images keep `kept` of their own pixels (1.0 without CutMix)."""
+    outputs = network(inputs)
+    if kept == 1.0:
+        return loss_fn(outputs, targets)
+    return kept * loss_fn(outputs, targets) + (1 - kept) * loss_fn(outputs, mixed_targets)
 
 
 def cutmix(inputs: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -111,6 +130,32 @@ def cutmix(inputs: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor
         partner, :, top : top + box_h, left : left + box_w
     ]
     return mixed, partner, 1.0 - box_h * box_w / (height * width)
+
+
+def sharpness_aware_gradients(network: nn.Module, batch_loss: Callable[[], torch.Tensor], rho: float) -> None:
+    """SAM (Foret et al., 2021): replace the gradients with those at the nearby weights where the loss
+    climbs fastest, w + rho·g/‖g‖, so that the step heads for flat minima, which generalise better from
+    few images. Expects the gradients at w; leaves the weights at w. BatchNorm's running statistics see
+    the batch once, not twice."""
+    parameters = [p for p in network.parameters() if p.grad is not None]
+    with torch.no_grad():
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in parameters]))
+        originals = [p.detach().clone() for p in parameters]  # restored exactly: w + e - e may round
+        for p in parameters:
+            p.add_(p.grad * (rho / (norm + 1e-12)))
+            p.grad = None
+    norms = [m for m in network.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0)·running + 0·batch: unchanged
+    try:
+        batch_loss().backward()
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        with torch.no_grad():
+            for p, original in zip(parameters, originals, strict=True):
+                p.copy_(original)
 
 
 @torch.no_grad()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import shutil
@@ -33,7 +34,7 @@ from model.training.data import (  # noqa: E402
     stratified_folds,
     stratified_split,
 )
-from model.training.loop import Recipe  # noqa: E402
+from model.training.loop import Recipe, sharpness_aware_gradients  # noqa: E402
 from model.training.network import IMAGENET_CLASSES, LiteClassifier, Served  # noqa: E402
 from model.training.pipeline import load_calibration  # noqa: E402
 from model.training.recipes import DEFAULT_CANDIDATE, Candidate  # noqa: E402
@@ -124,6 +125,36 @@ def test_temperature_scaling_recovers_the_temperature_that_made_the_labels() -> 
     logits = rng.normal(scale=4.0, size=(20000, 2))
     labels = np.array([rng.choice(2, p=p) for p in softmax(logits, 2.5)])
     assert fit_temperature(logits, labels) == pytest.approx(2.5, rel=0.05)
+
+
+def test_sam_takes_the_gradient_at_the_perturbed_weights_and_leaves_weights_and_statistics_alone() -> None:
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(
+        torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU(), torch.nn.Linear(4, 2)
+    ).train()
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+
+    def batch_loss() -> Tensor:
+        return F.cross_entropy(network(x), y)
+
+    batch_loss().backward()
+    gradient = [p.grad.clone() for p in network.parameters()]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in gradient]))
+    perturbed = copy.deepcopy(network)
+    with torch.no_grad():
+        for p, g in zip(perturbed.parameters(), gradient, strict=True):
+            p.add_(g * 0.05 / norm)
+    F.cross_entropy(perturbed(x), y).backward()
+    weights = [p.detach().clone() for p in network.parameters()]
+    statistics = network[1].running_mean.clone()
+
+    sharpness_aware_gradients(network, batch_loss, rho=0.05)
+
+    for p, w, q in zip(network.parameters(), weights, perturbed.parameters(), strict=True):
+        assert torch.equal(p.detach(), w)
+        assert torch.allclose(p.grad, q.grad, atol=1e-6)
+    assert torch.equal(network[1].running_mean, statistics)
+    assert not all(torch.allclose(p.grad, g) for p, g in zip(network.parameters(), gradient, strict=True))
 
 
 def test_the_served_graph_is_the_tempered_softmax_of_the_mean_of_image_and_mirror() -> None:
