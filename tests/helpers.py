@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,16 @@ from PIL import Image
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # ../shared beside the project: the real data, absent on machines without it (tests skip).
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+def packages_imported_by(statement: str) -> set[str]:
+    """The top-level packages a fresh interpreter holds after running `statement` in the project root:
+    what an import costs a command or a container, unaffected by what the test run imported before."""
+    code = f"{statement}\nimport sys\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, check=True
+    )
+    return set(result.stdout.split())
 
 
 class StubModel:

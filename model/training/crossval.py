@@ -23,11 +23,10 @@ from typing import Any
 import numpy as np
 
 from model.evaluate import DEFAULT_DATA_DIR
-from model.metrics import decided_at, wilson_interval
-from model.training.calibration import choose_threshold, fit_temperature, softmax
+from model.training.candidates import summarise_logits
 from model.training.data import LabelledPixels, load_labelled, stratified_folds
-from model.training.loop import Recipe, fit, predict_views
-from model.training.recipes import RECIPES
+from model.training.loop import fit, predict_views
+from model.training.recipes import RECIPES, Recipe
 
 DEFAULT_FOLDS = 5
 DEFAULT_SEED = 20240611
@@ -94,55 +93,6 @@ def summarise(result: dict[str, Any], max_error: float = 0.01) -> dict[str, Any]
         )
         for mode in ("plain", "mirror")
     }
-
-
-def summarise_logits(
-    logits: np.ndarray,
-    labels: np.ndarray,
-    fold_of: np.ndarray,
-    check_labels: np.ndarray | None = None,
-    check_logits: Sequence[np.ndarray] = (),
-    max_error: float = 0.01,
-) -> dict[str, Any]:
-    """Accuracy (per fold, and pooled with its Wilson interval), then the temperature and threshold
-    fitted on the out-of-fold logits, and what they give on the check set's per-fold predictions."""
-    folds = sorted(set(fold_of.tolist()))
-    accuracies = np.array([(logits[fold_of == k].argmax(1) == labels[fold_of == k]).mean() for k in folds])
-    correct = int((logits.argmax(1) == labels).sum())
-    temperature = fit_temperature(logits, labels)
-    probabilities = softmax(logits, temperature)
-    chosen = choose_threshold(probabilities, labels, max_error)
-    entry: dict[str, Any] = {
-        "fold_accuracies": [round(float(a), 4) for a in accuracies],
-        "fold_accuracy_mean": round(float(accuracies.mean()), 4),
-        "fold_accuracy_std": round(float(accuracies.std(ddof=1)), 4) if len(accuracies) > 1 else 0.0,
-        "oof_accuracy": round(correct / len(labels), 4),
-        "oof_accuracy_95": [round(v, 4) for v in wilson_interval(correct, len(labels))],
-        "temperature": temperature,
-        "threshold": chosen.to_dict(),
-        "at_0.93": decided_at(probabilities, labels, 0.93).to_dict(),
-    }
-    if check_labels is not None and len(check_logits):
-        per_fold_check: list[dict[str, Any]] = []
-        for fold_logits in check_logits:
-            check_probabilities = softmax(fold_logits, temperature)
-            per_fold_check.append(
-                {
-                    "accuracy": round(float((check_probabilities.argmax(1) == check_labels).mean()), 4),
-                    "at_threshold": decided_at(check_probabilities, check_labels, chosen.threshold).to_dict(),
-                    "at_0.93": decided_at(check_probabilities, check_labels, 0.93).to_dict(),
-                }
-            )
-        entry["check"] = per_fold_check
-        entry["check_accuracy_mean"] = round(float(np.mean([c["accuracy"] for c in per_fold_check])), 4)
-        entry["check_share_decided_mean"] = round(
-            float(np.mean([c["at_threshold"]["share_decided"] for c in per_fold_check])), 4
-        )
-        entry["check_errors_among_decided"] = int(
-            sum(c["at_threshold"]["errors_among_decided"] for c in per_fold_check)
-        )
-        entry["check_decided"] = int(sum(c["at_threshold"]["decided"] for c in per_fold_check))
-    return entry
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from PIL import Image
 
 from model.evaluate import LabelledImage, list_labelled_images
 from model.inference import image_to_array
+from model.training.recipes import Augmentation
 from scones_common.images import decode_image
 
 INPUT_SIZE = (32, 32)  # height, width: what the server resizes every image to
@@ -99,21 +100,6 @@ def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- augmentation
-
-
-@dataclass(frozen=True)
-class Augmentation:
-    """Towards what uploads look like: framing, scale, compression, blur, colour and lighting."""
-
-    crop_scale: tuple[float, float] = (0.35, 1.0)  # share of the image a random-resized crop keeps
-    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    jpeg_probability: float = 0.4
-    jpeg_quality: tuple[int, int] = (30, 95)
-    blur_probability: float = 0.2
-    greyscale_probability: float = 0.1
-    brightness: float = 0.3
-    contrast: float = 0.3
-    saturation: float = 0.4
 
 
 def jpeg_recompress(images: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:

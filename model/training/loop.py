@@ -7,32 +7,14 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from model.training.data import Augmentation, augment, to_unit_tensor
+from model.training.data import augment, to_unit_tensor
 from model.training.network import LiteClassifier
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Everything that decides the trained weights; cross-validated as a whole (model/README.md)."""
-
-    backbone: str = "lite0"  # EfficientNet-Lite0, -Lite1 or -Lite2 (model.training.network)
-    resolution: int = 128  # the 32×32 input is upsampled to this inside the network
-    epochs: int = 15
-    batch_size: int = 32
-    lr: float = 1e-3  # peak learning rate of the pre-trained body; the new head gets 3×
-    weight_decay: float = 0.02
-    label_smoothing: float = 0.1
-    dropout: float = 0.2
-    cutmix_probability: float = 0.0  # share of batches where a pasted box from another image mixes labels
-    head_init: str = "random"  # or "imagenet": start from the pre-trained head's nearest classes
-    sam_rho: float = 0.0  # > 0: sharpness-aware minimisation with this radius (twice the compute)
-    augmentation: Augmentation = field(default_factory=Augmentation)
+from model.training.recipes import Recipe
 
 
 def seed_everything(seed: int, threads: int) -> tuple[torch.Generator, np.random.Generator]:

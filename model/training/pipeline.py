@@ -32,9 +32,9 @@ from model.training.export import (
     sha256_file,
     write_metadata,
 )
-from model.training.loop import Recipe, fit
+from model.training.loop import fit
 from model.training.network import NETWORK_PACKAGE, NORMALIZATION, Served, weights_package
-from model.training.recipes import DEFAULT_CANDIDATE, RECIPES, Candidate
+from model.training.recipes import DEFAULT_CANDIDATE, RECIPES, Candidate, Recipe
 
 DEFAULT_SEED = 20240611
 

@@ -10,10 +10,42 @@ model was finally trained on. model/README.md tables them all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.training.loop import Recipe
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Towards what uploads look like: framing, scale, compression, blur, colour and lighting."""
+
+    crop_scale: tuple[float, float] = (0.35, 1.0)  # share of the image a random-resized crop keeps
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    jpeg_probability: float = 0.4
+    jpeg_quality: tuple[int, int] = (30, 95)
+    blur_probability: float = 0.2
+    greyscale_probability: float = 0.1
+    brightness: float = 0.3
+    contrast: float = 0.3
+    saturation: float = 0.4
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides the trained weights; cross-validated as a whole (model/README.md)."""
+
+    backbone: str = "lite0"  # EfficientNet-Lite0, -Lite1 or -Lite2 (model.training.network)
+    resolution: int = 128  # the 32×32 input is upsampled to this inside the network
+    epochs: int = 15
+    batch_size: int = 32
+    lr: float = 1e-3  # peak learning rate of the pre-trained body; the new head gets 3×
+    weight_decay: float = 0.02
+    label_smoothing: float = 0.1
+    dropout: float = 0.2
+    cutmix_probability: float = 0.0  # share of batches where a pasted box from another image mixes labels
+    head_init: str = "random"  # or "imagenet": start from the pre-trained head's nearest classes
+    sam_rho: float = 0.0  # > 0: sharpness-aware minimisation with this radius (twice the compute)
+    augmentation: Augmentation = field(default_factory=Augmentation)
+
 
 CROSSVAL_DIR = Path(__file__).resolve().parents[1] / "crossval"
 

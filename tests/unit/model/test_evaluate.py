@@ -7,7 +7,6 @@ import io
 import json
 import math
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +41,7 @@ from model.metrics import reliability, wilson_interval
 from scones_common.constants import DEFAULT_CONFIDENCE_THRESHOLD
 from scones_common.formats import CONTENT_TYPES
 from scones_common.settings import FilterSettings
-from tests.helpers import SHARED_DATA
+from tests.helpers import SHARED_DATA, packages_imported_by
 
 CIFAR_TRAIN = SHARED_DATA / "cifar100-bicycle-motorcycle" / "train"
 needs_shared_data = pytest.mark.skipif(
@@ -534,20 +533,15 @@ def test_validation_split_from_a_missing_data_dir_is_an_input_error(tmp_path: Pa
 def test_evaluate_imports_neither_pydantic_nor_powertools() -> None:
     # model/train.py imports model.evaluate inside the SageMaker PyTorch container, which installs
     # only SCRIPT_REQUIREMENTS: the default threshold must come from a module without pydantic
-    code = "import sys, model.evaluate; print(sorted({m.split('.')[0] for m in sys.modules}))"
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "'pydantic'" not in loaded and "'aws_lambda_powertools'" not in loaded
-    assert "'model'" in loaded
+    loaded = packages_imported_by("import model.evaluate")
+    assert "pydantic" not in loaded and "aws_lambda_powertools" not in loaded
+    assert "model" in loaded
 
 
 def test_evaluate_and_the_cli_load_without_matplotlib() -> None:
     # matplotlib is an optional extra: only drawing a figure imports it
-    code = (
-        "import sys, model.evaluate, model.evaluation_plots, harness.cli; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))"
-    )
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert loaded.strip() == "[]"
+    loaded = packages_imported_by("import model.evaluate, model.evaluation_plots, harness.cli")
+    assert "matplotlib" not in loaded
 
 
 def test_default_data_dir_is_the_shared_checkout() -> None:

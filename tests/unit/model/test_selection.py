@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("torch", reason="training extras not installed: pip install -e '.[train]'")
-
 from model.training import selection
 from model.training.recipes import Candidate, crossval_path
+from tests.helpers import packages_imported_by
 
 LABELS = np.array([0, 1] * 10)
 FOLD_OF = np.repeat(np.arange(2), 10)
@@ -20,6 +19,13 @@ def _logits(right: np.ndarray, margin: float = 4.0) -> np.ndarray:
     out = np.zeros((len(LABELS), 2))
     out[np.arange(len(LABELS)), predicted] = margin
     return out
+
+
+def test_comparing_recipes_needs_no_torch() -> None:
+    """The table and the replayed rule read JSON: they run without the train extra."""
+    assert not {"torch", "onnx", "onnxruntime"} & packages_imported_by(
+        "import model.training.candidates, model.training.selection"
+    )
 
 
 def test_latency_counts_each_network_and_doubles_for_the_mirror_image() -> None:

@@ -34,10 +34,10 @@ from model.training.data import (  # noqa: E402
     stratified_folds,
     stratified_split,
 )
-from model.training.loop import Recipe, sharpness_aware_gradients  # noqa: E402
+from model.training.loop import sharpness_aware_gradients  # noqa: E402
 from model.training.network import IMAGENET_CLASSES, LiteClassifier, Served  # noqa: E402
 from model.training.pipeline import load_calibration  # noqa: E402
-from model.training.recipes import DEFAULT_CANDIDATE, Candidate  # noqa: E402
+from model.training.recipes import DEFAULT_CANDIDATE, Candidate, Recipe  # noqa: E402
 from tests.helpers import SHARED_DATA  # noqa: E402
 
 CIFAR_TRAIN = SHARED_DATA / "cifar100-bicycle-motorcycle" / "train"
