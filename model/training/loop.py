@@ -38,7 +38,8 @@ def fit(
     threads: int = 2,
     progress: Progress | None = None,
 ) -> LiteClassifier:
-    """Fine-tune the backbone end to end on uint8 NHWC 32×32 images; returns the network in eval mode."""
+    """Fine-tune the backbone end to end on uint8 NHWC 32×32 images; returns the network in eval mode,
+    upsampling to the recipe's served resolution."""
     generator, rng = seed_everything(seed, threads)
     network = LiteClassifier(
         class_names, recipe.resolution, recipe.backbone, recipe.dropout, head_init=recipe.head_init
@@ -80,6 +81,7 @@ def fit(
             total += loss.item() * len(batch)
         if progress is not None:
             progress(epoch, total / len(labels), time.perf_counter() - started)
+    network.resolution = recipe.served_resolution
     return network.eval()
 
 

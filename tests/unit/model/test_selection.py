@@ -32,6 +32,9 @@ def test_latency_counts_each_network_and_doubles_for_the_mirror_image() -> None:
     pair = Candidate(("lite0-128", "lite0-160"), False)
     assert selection.latency_ms(pair) == pytest.approx(selection.DECODE_MS + 2.4 + 3.8)
     assert selection.latency_ms(Candidate(("lite0-128",), True)) == pytest.approx(selection.DECODE_MS + 4.8)
+    # a network trained at 128 px that predicts at 160 px costs a 160-px pass
+    at160 = Candidate(("lite0-128-cutmix-at160",), False)
+    assert selection.latency_ms(at160) == pytest.approx(selection.DECODE_MS + 3.8)
 
 
 def test_the_space_leaves_out_candidates_over_the_budget() -> None:

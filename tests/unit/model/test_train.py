@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 import shutil
@@ -34,7 +35,7 @@ from model.training.data import (  # noqa: E402
     stratified_folds,
     stratified_split,
 )
-from model.training.loop import sharpness_aware_gradients  # noqa: E402
+from model.training.loop import fit, sharpness_aware_gradients  # noqa: E402
 from model.training.network import IMAGENET_CLASSES, LiteClassifier, Served  # noqa: E402
 from model.training.pipeline import load_calibration  # noqa: E402
 from model.training.recipes import DEFAULT_CANDIDATE, Candidate, Recipe  # noqa: E402
@@ -155,6 +156,22 @@ def test_sam_takes_the_gradient_at_the_perturbed_weights_and_leaves_weights_and_
         assert torch.allclose(p.grad, q.grad, atol=1e-6)
     assert torch.equal(network[1].running_mean, statistics)
     assert not all(torch.allclose(p.grad, g) for p, g in zip(network.parameters(), gradient, strict=True))
+
+
+def test_a_test_resolution_changes_only_the_size_the_trained_network_upsamples_to() -> None:
+    at160 = recipes.RECIPES["lite0-128-cutmix-at160"]
+    assert dataclasses.replace(at160, test_resolution=None) == recipes.RECIPES["lite0-128-cutmix"]
+    assert at160.served_resolution == 160
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    labels = np.array([0, 1] * 8)
+    classes = ["bicycle", "motorcycle"]
+    trained = [
+        fit(images, labels, classes, dataclasses.replace(TINY, test_resolution=size), seed=3)
+        for size in (None, 64)
+    ]
+    assert [network.resolution for network in trained] == [48, 64]
+    same, other = (network.state_dict() for network in trained)
+    assert all(torch.equal(same[key], other[key]) for key in same)
 
 
 def test_the_served_graph_is_the_tempered_softmax_of_the_mean_of_image_and_mirror() -> None:
